@@ -1,0 +1,260 @@
+//! The catalog: the central database of tenants, their domains and the change log.
+//!
+//! Every write goes through [`Catalog::apply`], which checks the tenant's state, makes the
+//! change and appends a row to the change log in one transaction. Hooks registered with
+//! [`Catalog::watch`] see each change: at once for changes made by this process, and within
+//! the poll interval for changes made by other processes sharing the catalog.
+
+mod mutation;
+mod rows;
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Connection, SqliteConnection};
+
+use crate::error::Error;
+use crate::tenant::{Domain, Tenant, TenantStatus};
+use crate::tenant_id::TenantId;
+
+pub use mutation::Mutation;
+
+/// How long a catalog writer waits for another writer before giving up.
+///
+/// The server and CLI processes share one catalog file; a writer waits its turn rather than
+/// failing with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One entry of the change log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// Position in the log; grows with every change.
+    pub seq: i64,
+    /// The tenant concerned, if any.
+    pub tenant_id: Option<TenantId>,
+    /// What happened, for example `tenant.suspended`.
+    pub action: String,
+    /// The details of the change as JSON.
+    pub detail: serde_json::Value,
+    /// Who made the change (`cli`, `api:<key>`, …), when known.
+    pub actor: Option<String>,
+    /// When the change was made.
+    pub at: DateTime<Utc>,
+}
+
+impl Change {
+    /// Whether the change can alter which host maps to which tenant.
+    pub fn affects_routing(&self) -> bool {
+        self.action.starts_with("domain.")
+            || matches!(self.action.as_str(), "tenant.created" | "tenant.deleted")
+    }
+}
+
+type Hook = Arc<dyn Fn(&Change) + Send + Sync>;
+
+/// Filters for [`Catalog::tenants`].
+#[derive(Debug, Clone, Default)]
+pub struct TenantFilter {
+    /// Only tenants with this status.
+    pub status: Option<TenantStatus>,
+    /// Only tenants on this server.
+    pub server: Option<String>,
+}
+
+/// A handle to the catalog database. Cheap to clone.
+#[derive(Clone)]
+pub struct Catalog {
+    pool: SqlitePool,
+    hooks: Arc<RwLock<Vec<Hook>>>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog").finish_non_exhaustive()
+    }
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the SQLite catalog at `path` and brings its schema up to date.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, Error> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| Error::io("creating directory", parent, error))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(Error::Catalog)?;
+
+        let catalog = Catalog {
+            pool,
+            hooks: Arc::default(),
+        };
+        catalog.migrate().await?;
+        Ok(catalog)
+    }
+
+    async fn migrate(&self) -> Result<(), Error> {
+        let migrator = crate::migrate::catalog_migrator();
+        migrator.run(&self.pool).await.map_err(|error| match error {
+            sqlx::migrate::MigrateError::Execute(error) => Error::Catalog(error),
+            other => Error::Catalog(sqlx::Error::Migrate(Box::new(other))),
+        })
+    }
+
+    /// Registers a hook called with every change this process makes or later sees in the log.
+    ///
+    /// Hooks run on the writer's task; keep them short (invalidate a cache, wake a task).
+    pub fn watch(&self, hook: impl Fn(&Change) + Send + Sync + 'static) {
+        self.hooks
+            .write()
+            .expect("catalog hook list poisoned")
+            .push(Arc::new(hook));
+    }
+
+    pub(crate) fn notify(&self, change: &Change) {
+        let hooks = self
+            .hooks
+            .read()
+            .expect("catalog hook list poisoned")
+            .clone();
+        for hook in hooks {
+            hook(change);
+        }
+    }
+
+    /// Applies one change in a transaction that also appends it to the change log.
+    ///
+    /// The mutation checks the tenant's current state inside the transaction, so two
+    /// processes racing on one tenant cannot both succeed where only one should.
+    pub async fn apply(&self, mutation: Mutation, actor: Option<&str>) -> Result<Change, Error> {
+        let mut conn = self.pool.acquire().await.map_err(Error::Catalog)?;
+        let change = apply_in_transaction(&mut conn, &mutation, actor).await?;
+
+        tracing::debug!(seq = change.seq, action = %change.action, tenant_id = ?change.tenant_id, "catalog change");
+        self.notify(&change);
+        Ok(change)
+    }
+
+    /// The tenant with this id, if any.
+    pub async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, Error> {
+        rows::tenant(&self.pool, id).await
+    }
+
+    /// The tenant with this id, or [`Error::TenantNotFound`].
+    pub async fn require_tenant(&self, id: &TenantId) -> Result<Tenant, Error> {
+        self.tenant(id)
+            .await?
+            .ok_or_else(|| Error::TenantNotFound(id.clone()))
+    }
+
+    /// Tenants matching the filter, ordered by id.
+    pub async fn tenants(&self, filter: &TenantFilter) -> Result<Vec<Tenant>, Error> {
+        rows::tenants(&self.pool, filter).await
+    }
+
+    /// How many tenants the catalog holds.
+    pub async fn count_tenants(&self) -> Result<i64, Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(Error::Catalog)
+    }
+
+    /// The tenant that owns this (normalised) host as a domain.
+    pub async fn tenant_for_domain(&self, host: &str) -> Result<Option<TenantId>, Error> {
+        rows::tenant_for_domain(&self.pool, host).await
+    }
+
+    /// The domains of one tenant, primary first; or of every tenant when `tenant_id` is `None`.
+    pub async fn domains(&self, tenant_id: Option<&TenantId>) -> Result<Vec<Domain>, Error> {
+        rows::domains(&self.pool, tenant_id).await
+    }
+
+    /// Changes after `seq`, oldest first, at most `limit`.
+    pub async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<Change>, Error> {
+        rows::changes_since(&self.pool, seq, limit).await
+    }
+
+    /// The newest change's position, or 0 for an empty log.
+    pub async fn last_change_seq(&self) -> Result<i64, Error> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(Error::Catalog)
+    }
+
+    /// Starts a task that reads changes made by other processes and passes them to the hooks.
+    ///
+    /// The task ends when every clone of the catalog is dropped or the returned handle is
+    /// aborted.
+    pub async fn spawn_change_poller(
+        &self,
+        interval: Duration,
+    ) -> Result<tokio::task::JoinHandle<()>, Error> {
+        let mut seen = self.last_change_seq().await?;
+        let hooks = Arc::downgrade(&self.hooks);
+        let pool = self.pool.clone();
+
+        Ok(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Some(hooks) = hooks.upgrade() else { break };
+                let catalog = Catalog {
+                    pool: pool.clone(),
+                    hooks,
+                };
+                match catalog.changes_since(seen, 1000).await {
+                    Ok(changes) => {
+                        for change in &changes {
+                            catalog.notify(change);
+                            seen = change.seq;
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "reading the catalog change log failed"),
+                }
+                if pool.is_closed() {
+                    break;
+                }
+            }
+        }))
+    }
+
+    /// Closes the catalog's connections.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn apply_in_transaction(
+    conn: &mut SqliteConnection,
+    mutation: &Mutation,
+    actor: Option<&str>,
+) -> Result<Change, Error> {
+    // IMMEDIATE takes the write lock up front, so a second writer waits in the busy handler
+    // instead of failing when its read lock cannot be upgraded.
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(Error::Catalog)?;
+    let now = Utc::now();
+
+    let tenant_id = mutation.execute(&mut tx, now).await?;
+    let change = rows::append_change(&mut tx, mutation, tenant_id, actor, now).await?;
+
+    tx.commit().await.map_err(Error::Catalog)?;
+    Ok(change)
+}

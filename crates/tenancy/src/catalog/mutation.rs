@@ -1,0 +1,519 @@
+//! The changes the catalog knows how to make, each checked against the tenant's state.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::SqliteConnection;
+
+use crate::error::Error;
+use crate::tenant::{TenantStatus, TenantUpdate};
+use crate::tenant_id::TenantId;
+
+use TenantStatus::{Active, Deleting, Failed, Maintenance, Provisioning, Suspended};
+
+/// One change to the catalog. See [`super::Catalog::apply`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Mutation {
+    /// Inserts a tenant in `provisioning`, or puts a `failed` one back in `provisioning`.
+    Create {
+        /// The tenant.
+        id: TenantId,
+        /// Display name.
+        name: String,
+        /// Plan.
+        plan: Option<String>,
+        /// Application data.
+        data: serde_json::Value,
+        /// Placement: server name.
+        server: String,
+        /// Placement: database name on that server.
+        database: String,
+        /// Normalised domains; the first is primary.
+        domains: Vec<String>,
+    },
+    /// `provisioning → active`.
+    Provisioned {
+        /// The tenant.
+        id: TenantId,
+    },
+    /// `provisioning → failed`, keeping the reason.
+    Failed {
+        /// The tenant.
+        id: TenantId,
+        /// What went wrong.
+        reason: String,
+    },
+    /// `active | maintenance → suspended`.
+    Suspend {
+        /// The tenant.
+        id: TenantId,
+        /// Why, shown to operators.
+        reason: Option<String>,
+    },
+    /// `suspended | maintenance → active`.
+    Activate {
+        /// The tenant.
+        id: TenantId,
+    },
+    /// `active | suspended → maintenance`, with the `Retry-After` to answer.
+    MaintenanceOn {
+        /// The tenant.
+        id: TenantId,
+        /// Seconds clients are told to wait.
+        retry_after_secs: u32,
+    },
+    /// `maintenance → active`.
+    MaintenanceOff {
+        /// The tenant.
+        id: TenantId,
+    },
+    /// Changes the descriptive fields of a tenant.
+    Update {
+        /// The tenant.
+        id: TenantId,
+        /// The fields to change.
+        update: TenantUpdate,
+    },
+    /// Any state but `provisioning` → `deleting`; the tenant is no longer served.
+    MarkDeleting {
+        /// The tenant.
+        id: TenantId,
+    },
+    /// Removes a `deleting` tenant's row and domains. The change log keeps its history.
+    Remove {
+        /// The tenant.
+        id: TenantId,
+    },
+    /// Attaches a domain to a tenant.
+    AddDomain {
+        /// The tenant.
+        id: TenantId,
+        /// The normalised host.
+        host: String,
+        /// Make it the primary domain (the first domain is primary anyway).
+        primary: bool,
+    },
+    /// Detaches a domain; another one becomes primary if it was.
+    RemoveDomain {
+        /// The normalised host.
+        host: String,
+    },
+    /// Makes a domain its tenant's primary domain.
+    SetPrimaryDomain {
+        /// The normalised host.
+        host: String,
+    },
+}
+
+impl Mutation {
+    /// The change-log action name, `noun.verb`.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Mutation::Create { .. } => "tenant.created",
+            Mutation::Provisioned { .. } => "tenant.provisioned",
+            Mutation::Failed { .. } => "tenant.failed",
+            Mutation::Suspend { .. } => "tenant.suspended",
+            Mutation::Activate { .. } => "tenant.activated",
+            Mutation::MaintenanceOn { .. } => "tenant.maintenance_on",
+            Mutation::MaintenanceOff { .. } => "tenant.maintenance_off",
+            Mutation::Update { .. } => "tenant.updated",
+            Mutation::MarkDeleting { .. } => "tenant.deleting",
+            Mutation::Remove { .. } => "tenant.deleted",
+            Mutation::AddDomain { .. } => "domain.added",
+            Mutation::RemoveDomain { .. } => "domain.removed",
+            Mutation::SetPrimaryDomain { .. } => "domain.primary_set",
+        }
+    }
+
+    /// The tenant the change is about, when the mutation names it directly.
+    pub fn tenant_id(&self) -> Option<&TenantId> {
+        match self {
+            Mutation::Create { id, .. }
+            | Mutation::Provisioned { id }
+            | Mutation::Failed { id, .. }
+            | Mutation::Suspend { id, .. }
+            | Mutation::Activate { id }
+            | Mutation::MaintenanceOn { id, .. }
+            | Mutation::MaintenanceOff { id }
+            | Mutation::Update { id, .. }
+            | Mutation::MarkDeleting { id }
+            | Mutation::Remove { id }
+            | Mutation::AddDomain { id, .. } => Some(id),
+            Mutation::RemoveDomain { .. } | Mutation::SetPrimaryDomain { .. } => None,
+        }
+    }
+
+    /// The details recorded in the change log. Never holds secrets.
+    pub fn detail(&self) -> serde_json::Value {
+        match self {
+            Mutation::Create {
+                name,
+                plan,
+                server,
+                database,
+                domains,
+                ..
+            } => json!({
+                "name": name, "plan": plan, "server": server,
+                "database": database, "domains": domains,
+            }),
+            Mutation::Failed { reason, .. } => json!({ "reason": reason }),
+            Mutation::Suspend { reason, .. } => json!({ "reason": reason }),
+            Mutation::MaintenanceOn {
+                retry_after_secs, ..
+            } => {
+                json!({ "retry_after_secs": retry_after_secs })
+            }
+            Mutation::Update { update, .. } => json!({
+                "name": update.name, "plan": update.plan, "data": update.data,
+            }),
+            Mutation::AddDomain { host, primary, .. } => {
+                json!({ "host": host, "primary": primary })
+            }
+            Mutation::RemoveDomain { host } | Mutation::SetPrimaryDomain { host } => {
+                json!({ "host": host })
+            }
+            _ => json!({}),
+        }
+    }
+
+    pub(super) async fn execute(
+        &self,
+        conn: &mut SqliteConnection,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TenantId>, Error> {
+        match self {
+            Mutation::Create { .. } => self.create(conn, now).await.map(Some),
+            Mutation::Provisioned { id } => {
+                transition(
+                    conn,
+                    id,
+                    &[Provisioning],
+                    Active,
+                    "finish provisioning",
+                    now,
+                )
+                .await?;
+                Ok(Some(id.clone()))
+            }
+            Mutation::Failed { id, reason } => {
+                transition(conn, id, &[Provisioning], Failed, "mark failed", now).await?;
+                set_reason(conn, id, Some(reason)).await?;
+                Ok(Some(id.clone()))
+            }
+            Mutation::Suspend { id, reason } => {
+                let allowed = [Active, Maintenance, Suspended];
+                transition(conn, id, &allowed, Suspended, "suspend", now).await?;
+                set_reason(conn, id, reason.as_deref()).await?;
+                Ok(Some(id.clone()))
+            }
+            Mutation::Activate { id } => {
+                let allowed = [Suspended, Maintenance, Active];
+                transition(conn, id, &allowed, Active, "activate", now).await?;
+                set_reason(conn, id, None).await?;
+                Ok(Some(id.clone()))
+            }
+            Mutation::MaintenanceOn {
+                id,
+                retry_after_secs,
+            } => {
+                let allowed = [Active, Suspended, Maintenance];
+                transition(conn, id, &allowed, Maintenance, "start maintenance", now).await?;
+                sqlx::query("UPDATE tenants SET retry_after_secs = ? WHERE id = ?")
+                    .bind(i64::from(*retry_after_secs))
+                    .bind(id.as_str())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(Error::Catalog)?;
+                Ok(Some(id.clone()))
+            }
+            Mutation::MaintenanceOff { id } => {
+                transition(conn, id, &[Maintenance], Active, "end maintenance", now).await?;
+                Ok(Some(id.clone()))
+            }
+            Mutation::Update { id, update } => {
+                update_fields(conn, id, update, now).await?;
+                Ok(Some(id.clone()))
+            }
+            Mutation::MarkDeleting { id } => {
+                let allowed = [Active, Suspended, Maintenance, Failed, Deleting];
+                transition(conn, id, &allowed, Deleting, "delete", now).await?;
+                Ok(Some(id.clone()))
+            }
+            Mutation::Remove { id } => {
+                require_status(conn, id, &[Deleting], "remove").await?;
+                exec(conn, "DELETE FROM domains WHERE tenant_id = ?", id.as_str()).await?;
+                exec(conn, "DELETE FROM tenants WHERE id = ?", id.as_str()).await?;
+                Ok(Some(id.clone()))
+            }
+            Mutation::AddDomain { id, host, primary } => {
+                add_domain(conn, id, host, *primary).await?;
+                Ok(Some(id.clone()))
+            }
+            Mutation::RemoveDomain { host } => remove_domain(conn, host).await.map(Some),
+            Mutation::SetPrimaryDomain { host } => set_primary(conn, host).await.map(Some),
+        }
+    }
+
+    async fn create(
+        &self,
+        conn: &mut SqliteConnection,
+        now: DateTime<Utc>,
+    ) -> Result<TenantId, Error> {
+        let Mutation::Create {
+            id,
+            name,
+            plan,
+            data,
+            server,
+            database,
+            domains,
+        } = self
+        else {
+            unreachable!("create called on another mutation");
+        };
+        match current_status(conn, id).await? {
+            None => {
+                sqlx::query(
+                    "INSERT INTO tenants (id, name, status, plan, data, server, database_name, \
+                     created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(id.as_str())
+                .bind(name)
+                .bind(Provisioning.as_str())
+                .bind(plan)
+                .bind(data.to_string())
+                .bind(server)
+                .bind(database)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .map_err(Error::Catalog)?;
+            }
+            // A failed tenant is created again in place: that is the retry.
+            Some(Failed) => {
+                sqlx::query(
+                    "UPDATE tenants SET name = ?, status = ?, plan = ?, data = ?, server = ?, \
+                     database_name = ?, reason = NULL, updated_at = ? WHERE id = ?",
+                )
+                .bind(name)
+                .bind(Provisioning.as_str())
+                .bind(plan)
+                .bind(data.to_string())
+                .bind(server)
+                .bind(database)
+                .bind(now)
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(Error::Catalog)?;
+                exec(conn, "DELETE FROM domains WHERE tenant_id = ?", id.as_str()).await?;
+            }
+            Some(_) => return Err(Error::TenantExists(id.clone())),
+        }
+        for (index, host) in domains.iter().enumerate() {
+            add_domain(conn, id, host, index == 0).await?;
+        }
+        Ok(id.clone())
+    }
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &'static str, arg: &str) -> Result<(), Error> {
+    sqlx::query(sql)
+        .bind(arg)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::Catalog)?;
+    Ok(())
+}
+
+async fn current_status(
+    conn: &mut SqliteConnection,
+    id: &TenantId,
+) -> Result<Option<TenantStatus>, Error> {
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM tenants WHERE id = ?")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(Error::Catalog)?;
+    status
+        .map(|text| super::rows::parse_status(&text))
+        .transpose()
+}
+
+async fn require_status(
+    conn: &mut SqliteConnection,
+    id: &TenantId,
+    allowed: &[TenantStatus],
+    operation: &'static str,
+) -> Result<TenantStatus, Error> {
+    let status = current_status(conn, id)
+        .await?
+        .ok_or_else(|| Error::TenantNotFound(id.clone()))?;
+    if !allowed.contains(&status) {
+        return Err(Error::InvalidState {
+            tenant_id: id.clone(),
+            status,
+            operation,
+        });
+    }
+    Ok(status)
+}
+
+async fn transition(
+    conn: &mut SqliteConnection,
+    id: &TenantId,
+    allowed: &[TenantStatus],
+    to: TenantStatus,
+    operation: &'static str,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    require_status(conn, id, allowed, operation).await?;
+    sqlx::query("UPDATE tenants SET status = ?, updated_at = ? WHERE id = ?")
+        .bind(to.as_str())
+        .bind(now)
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::Catalog)?;
+    Ok(())
+}
+
+async fn set_reason(
+    conn: &mut SqliteConnection,
+    id: &TenantId,
+    reason: Option<&str>,
+) -> Result<(), Error> {
+    sqlx::query("UPDATE tenants SET reason = ? WHERE id = ?")
+        .bind(reason)
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::Catalog)?;
+    Ok(())
+}
+
+async fn update_fields(
+    conn: &mut SqliteConnection,
+    id: &TenantId,
+    update: &TenantUpdate,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let allowed = [Provisioning, Active, Suspended, Maintenance, Failed];
+    require_status(conn, id, &allowed, "update").await?;
+    if let Some(name) = &update.name {
+        sqlx::query("UPDATE tenants SET name = ? WHERE id = ?")
+            .bind(name)
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(Error::Catalog)?;
+    }
+    if let Some(plan) = &update.plan {
+        sqlx::query("UPDATE tenants SET plan = ? WHERE id = ?")
+            .bind(plan)
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(Error::Catalog)?;
+    }
+    if let Some(data) = &update.data {
+        sqlx::query("UPDATE tenants SET data = ? WHERE id = ?")
+            .bind(data.to_string())
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(Error::Catalog)?;
+    }
+    sqlx::query("UPDATE tenants SET updated_at = ? WHERE id = ?")
+        .bind(now)
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::Catalog)?;
+    Ok(())
+}
+
+async fn domain_owner(conn: &mut SqliteConnection, host: &str) -> Result<Option<String>, Error> {
+    sqlx::query_scalar("SELECT tenant_id FROM domains WHERE host = ?")
+        .bind(host)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(Error::Catalog)
+}
+
+async fn add_domain(
+    conn: &mut SqliteConnection,
+    id: &TenantId,
+    host: &str,
+    primary: bool,
+) -> Result<(), Error> {
+    let allowed = [Provisioning, Active, Suspended, Maintenance, Failed];
+    require_status(conn, id, &allowed, "add a domain").await?;
+    if let Some(owner) = domain_owner(conn, host).await? {
+        let owner = TenantId::parse(&owner)?;
+        return Err(Error::DomainTaken {
+            host: host.to_owned(),
+            owner,
+        });
+    }
+    let has_primary: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM domains WHERE tenant_id = ? AND is_primary = 1")
+            .bind(id.as_str())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(Error::Catalog)?;
+    sqlx::query("INSERT INTO domains (host, tenant_id, is_primary) VALUES (?, ?, 0)")
+        .bind(host)
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::Catalog)?;
+    if primary || has_primary == 0 {
+        make_primary(conn, id, host).await?;
+    }
+    Ok(())
+}
+
+async fn make_primary(conn: &mut SqliteConnection, id: &TenantId, host: &str) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE domains SET is_primary = CASE WHEN host = ? THEN 1 ELSE 0 END WHERE tenant_id = ?",
+    )
+    .bind(host)
+    .bind(id.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(Error::Catalog)?;
+    Ok(())
+}
+
+async fn remove_domain(conn: &mut SqliteConnection, host: &str) -> Result<TenantId, Error> {
+    let owner = domain_owner(conn, host)
+        .await?
+        .ok_or_else(|| Error::DomainNotFound(host.to_owned()))?;
+    let id = TenantId::parse(&owner)?;
+    exec(conn, "DELETE FROM domains WHERE host = ?", host).await?;
+
+    // Keep exactly one primary while the tenant has any domain left.
+    let next: Option<String> = sqlx::query_scalar(
+        "SELECT host FROM domains WHERE tenant_id = ? ORDER BY is_primary DESC, host LIMIT 1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(Error::Catalog)?;
+    if let Some(next) = next {
+        make_primary(conn, &id, &next).await?;
+    }
+    Ok(id)
+}
+
+async fn set_primary(conn: &mut SqliteConnection, host: &str) -> Result<TenantId, Error> {
+    let owner = domain_owner(conn, host)
+        .await?
+        .ok_or_else(|| Error::DomainNotFound(host.to_owned()))?;
+    let id = TenantId::parse(&owner)?;
+    make_primary(conn, &id, host).await?;
+    Ok(id)
+}

@@ -1,0 +1,180 @@
+//! Reading catalog rows into the model types.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use super::{Change, Mutation, TenantFilter};
+use crate::error::Error;
+use crate::tenant::{Domain, Tenant, TenantStatus};
+use crate::tenant_id::TenantId;
+
+const TENANT_COLUMNS: &str = "id, name, status, plan, data, server, database_name, \
+                              retry_after_secs, reason, created_at, updated_at";
+
+pub(super) fn parse_status(text: &str) -> Result<TenantStatus, Error> {
+    text.parse().map_err(|error: crate::tenant::UnknownStatus| {
+        Error::Catalog(sqlx::Error::Decode(Box::new(error)))
+    })
+}
+
+fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Catalog(sqlx::Error::Decode(Box::new(error)))
+}
+
+fn tenant_from_row(row: &SqliteRow) -> Result<Tenant, Error> {
+    let get = |error: sqlx::Error| Error::Catalog(error);
+    let id: String = row.try_get("id").map_err(get)?;
+    let data: String = row.try_get("data").map_err(get)?;
+    let retry_after: Option<i64> = row.try_get("retry_after_secs").map_err(get)?;
+
+    Ok(Tenant {
+        id: TenantId::parse(&id).map_err(decode_error)?,
+        name: row.try_get("name").map_err(get)?,
+        status: parse_status(&row.try_get::<String, _>("status").map_err(get)?)?,
+        plan: row.try_get("plan").map_err(get)?,
+        data: serde_json::from_str(&data).map_err(decode_error)?,
+        server: row.try_get("server").map_err(get)?,
+        database: row.try_get("database_name").map_err(get)?,
+        retry_after_secs: retry_after.and_then(|secs| u32::try_from(secs).ok()),
+        reason: row.try_get("reason").map_err(get)?,
+        created_at: row.try_get("created_at").map_err(get)?,
+        updated_at: row.try_get("updated_at").map_err(get)?,
+    })
+}
+
+pub(super) async fn tenant(pool: &SqlitePool, id: &TenantId) -> Result<Option<Tenant>, Error> {
+    let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await
+        .map_err(Error::Catalog)?;
+    row.as_ref().map(tenant_from_row).transpose()
+}
+
+pub(super) async fn tenants(
+    pool: &SqlitePool,
+    filter: &TenantFilter,
+) -> Result<Vec<Tenant>, Error> {
+    let sql = format!(
+        "SELECT {TENANT_COLUMNS} FROM tenants \
+         WHERE (? IS NULL OR status = ?) AND (? IS NULL OR server = ?) ORDER BY id"
+    );
+    let status = filter.status.map(TenantStatus::as_str);
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(status)
+        .bind(status)
+        .bind(filter.server.as_deref())
+        .bind(filter.server.as_deref())
+        .fetch_all(pool)
+        .await
+        .map_err(Error::Catalog)?;
+    rows.iter().map(tenant_from_row).collect()
+}
+
+pub(super) async fn tenant_for_domain(
+    pool: &SqlitePool,
+    host: &str,
+) -> Result<Option<TenantId>, Error> {
+    let owner: Option<String> = sqlx::query_scalar("SELECT tenant_id FROM domains WHERE host = ?")
+        .bind(host)
+        .fetch_optional(pool)
+        .await
+        .map_err(Error::Catalog)?;
+    owner
+        .map(|id| TenantId::parse(&id).map_err(decode_error))
+        .transpose()
+}
+
+pub(super) async fn domains(
+    pool: &SqlitePool,
+    tenant_id: Option<&TenantId>,
+) -> Result<Vec<Domain>, Error> {
+    let rows = sqlx::query(
+        "SELECT host, tenant_id, is_primary FROM domains \
+         WHERE (? IS NULL OR tenant_id = ?) ORDER BY tenant_id, is_primary DESC, host",
+    )
+    .bind(tenant_id.map(TenantId::as_str))
+    .bind(tenant_id.map(TenantId::as_str))
+    .fetch_all(pool)
+    .await
+    .map_err(Error::Catalog)?;
+
+    rows.iter()
+        .map(|row| {
+            let tenant: String = row.try_get("tenant_id").map_err(Error::Catalog)?;
+            Ok(Domain {
+                host: row.try_get("host").map_err(Error::Catalog)?,
+                tenant_id: TenantId::parse(&tenant).map_err(decode_error)?,
+                primary: row
+                    .try_get::<i64, _>("is_primary")
+                    .map_err(Error::Catalog)?
+                    != 0,
+            })
+        })
+        .collect()
+}
+
+fn change_from_row(row: &SqliteRow) -> Result<Change, Error> {
+    let tenant: Option<String> = row.try_get("tenant_id").map_err(Error::Catalog)?;
+    let detail: String = row.try_get("detail").map_err(Error::Catalog)?;
+    Ok(Change {
+        seq: row.try_get("seq").map_err(Error::Catalog)?,
+        tenant_id: tenant
+            .map(|id| TenantId::parse(&id).map_err(decode_error))
+            .transpose()?,
+        action: row.try_get("action").map_err(Error::Catalog)?,
+        detail: serde_json::from_str(&detail).map_err(decode_error)?,
+        actor: row.try_get("actor").map_err(Error::Catalog)?,
+        at: row.try_get("at").map_err(Error::Catalog)?,
+    })
+}
+
+pub(super) async fn changes_since(
+    pool: &SqlitePool,
+    seq: i64,
+    limit: i64,
+) -> Result<Vec<Change>, Error> {
+    let rows = sqlx::query(
+        "SELECT seq, tenant_id, action, detail, actor, at FROM changes \
+         WHERE seq > ? ORDER BY seq LIMIT ?",
+    )
+    .bind(seq)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(Error::Catalog)?;
+    rows.iter().map(change_from_row).collect()
+}
+
+pub(super) async fn append_change(
+    conn: &mut SqliteConnection,
+    mutation: &Mutation,
+    tenant_id: Option<TenantId>,
+    actor: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<Change, Error> {
+    let detail = mutation.detail();
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO changes (tenant_id, action, detail, actor, at) VALUES (?, ?, ?, ?, ?) \
+         RETURNING seq",
+    )
+    .bind(tenant_id.as_ref().map(TenantId::as_str))
+    .bind(mutation.action())
+    .bind(detail.to_string())
+    .bind(actor)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(Error::Catalog)?;
+
+    Ok(Change {
+        seq,
+        tenant_id,
+        action: mutation.action().to_owned(),
+        detail,
+        actor: actor.map(str::to_owned),
+        at,
+    })
+}

@@ -1,0 +1,665 @@
+//! The connection manager: every tenant database connection, under one budget per server.
+//!
+//! Each server has a budget of connections that may be open at once, counted as connections
+//! actually open (each holds one permit of a semaphore from the moment it starts connecting
+//! until it has closed), not as the sum of pool maxima. Inside the budget, every database has
+//! a slot of idle connections:
+//!
+//! - a checkout takes the most recently used idle connection of its database (a *hit*);
+//! - otherwise it opens one if the budget has room (a *miss*);
+//! - otherwise it closes the least recently used idle connection of another database and
+//!   opens its own in its place (an *eviction*);
+//! - otherwise it waits, at most [`PoolOptions::acquire_timeout`], for a connection to come
+//!   back, then fails with [`Error::PoolTimeout`].
+//!
+//! Idle connections close after [`PoolOptions::idle_timeout`], and a slot that holds no
+//! connection is dropped, so memory follows the tenants in use, not the tenants that exist.
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+use crate::error::Error;
+use crate::server::{Connection, Server};
+
+/// Limits of the connection manager, the same for every server for now.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Connections one server may have open at once, across all its databases.
+    ///
+    /// Default 32. For SQLite each connection is an open file set and a worker thread, so
+    /// this bounds both; for a network server keep it under the server's own limit.
+    pub max_connections: usize,
+    /// Connections one database may have open at once. Default 4: SQLite writes one at a
+    /// time anyway, and a small per-database cap keeps one busy tenant from taking the budget.
+    pub max_connections_per_database: usize,
+    /// How long a checkout waits for a connection before failing. Default 3 s.
+    pub acquire_timeout: Duration,
+    /// How long a connection may stay idle before it is closed. Default 60 s.
+    pub idle_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            max_connections: 32,
+            max_connections_per_database: 4,
+            acquire_timeout: Duration::from_secs(3),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A snapshot of one server's pool counters.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PoolStats {
+    /// The server's name.
+    pub server: String,
+    /// The server's connection budget.
+    pub budget: usize,
+    /// Connections open now (including ones being opened or closed).
+    pub connections_open: usize,
+    /// Open connections waiting in a slot.
+    pub connections_idle: usize,
+    /// Connections handed out to callers.
+    pub connections_in_use: usize,
+    /// Databases with at least one connection open.
+    pub pools_open: usize,
+    /// Checkouts served by an idle connection.
+    pub hits: u64,
+    /// Checkouts that opened a connection.
+    pub misses: u64,
+    /// Idle connections closed to make room for another database.
+    pub evictions: u64,
+    /// Checkouts that had to wait.
+    pub waits: u64,
+    /// Checkouts that gave up waiting.
+    pub timeouts: u64,
+    /// Total time spent waiting, in microseconds.
+    pub wait_time_us: u64,
+    /// Idle connections closed by the idle timeout.
+    pub idle_closed: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+    waits: AtomicU64,
+    timeouts: AtomicU64,
+    wait_time_us: AtomicU64,
+    idle_closed: AtomicU64,
+}
+
+struct Idle {
+    conn: Connection,
+    permit: OwnedSemaphorePermit,
+    since: Instant,
+}
+
+struct Slot {
+    /// Oldest at the front; checkouts take from the back, where connections are warmest.
+    idle: VecDeque<Idle>,
+    in_use: usize,
+    opening: usize,
+    /// Changes when the database is closed; connections of an older generation are closed
+    /// when they come back instead of being kept.
+    generation: u64,
+}
+
+impl Slot {
+    fn is_empty(&self) -> bool {
+        self.idle.is_empty() && self.in_use == 0 && self.opening == 0
+    }
+}
+
+#[derive(Default)]
+struct State {
+    slots: HashMap<Arc<str>, Slot>,
+    closed: bool,
+}
+
+enum Step {
+    Ready(PooledConnection),
+    Open {
+        permit: OwnedSemaphorePermit,
+        generation: u64,
+        victim: Option<Connection>,
+    },
+    Wait,
+}
+
+/// The connections of one server.
+pub struct ServerPool {
+    server: Server,
+    options: PoolOptions,
+    budget: Arc<Semaphore>,
+    state: Mutex<State>,
+    returned: Notify,
+    counters: Counters,
+    generations: AtomicU64,
+}
+
+impl std::fmt::Debug for ServerPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerPool")
+            .field("server", &self.server.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerPool {
+    /// A pool for one server. Starts its idle reaper on the current Tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a Tokio runtime, or with a zero budget.
+    pub fn new(server: Server, options: PoolOptions) -> Arc<Self> {
+        assert!(
+            options.max_connections > 0,
+            "a server's connection budget must be at least 1"
+        );
+        let pool = Arc::new(ServerPool {
+            budget: Arc::new(Semaphore::new(options.max_connections)),
+            server,
+            options,
+            state: Mutex::default(),
+            returned: Notify::new(),
+            counters: Counters::default(),
+            generations: AtomicU64::new(1),
+        });
+        spawn_reaper(Arc::downgrade(&pool));
+        pool
+    }
+
+    /// The server this pool connects to.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .expect("pool state poisoned: a panic happened while it was held")
+    }
+
+    /// Checks out a connection to `database`, opening one only when no idle one exists.
+    pub async fn acquire(self: &Arc<Self>, database: &str) -> Result<PooledConnection, Error> {
+        let started = Instant::now();
+        let deadline = started + self.options.acquire_timeout;
+        let mut waited = false;
+
+        loop {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+
+            match self.step(database)? {
+                Step::Ready(conn) => {
+                    self.record_wait(waited, started);
+                    return Ok(conn);
+                }
+                Step::Open {
+                    permit,
+                    generation,
+                    victim,
+                } => {
+                    self.record_wait(waited, started);
+                    return self.open(database, permit, generation, victim).await;
+                }
+                Step::Wait => {}
+            }
+
+            if !waited {
+                waited = true;
+                self.counters.waits.fetch_add(1, Ordering::Relaxed);
+            }
+            if tokio::time::timeout_at(deadline.into(), returned)
+                .await
+                .is_err()
+            {
+                return Err(self.timed_out(database, started));
+            }
+        }
+    }
+
+    fn record_wait(&self, waited: bool, started: Instant) {
+        if waited {
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.counters
+                .wait_time_us
+                .fetch_add(micros, Ordering::Relaxed);
+        }
+    }
+
+    fn timed_out(&self, database: &str, started: Instant) -> Error {
+        self.record_wait(true, started);
+        self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.lock();
+        if state.slots.get(database).is_some_and(Slot::is_empty) {
+            state.slots.remove(database);
+        }
+        Error::PoolTimeout {
+            tenant_id: database.to_owned(),
+            server: self.server.name().to_owned(),
+            budget: self.options.max_connections,
+            waited_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Decides, under the lock, how this checkout proceeds. Never awaits.
+    fn step(self: &Arc<Self>, database: &str) -> Result<Step, Error> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(Error::PoolClosed(self.server.name().to_owned()));
+        }
+        let key: Arc<str> = Arc::from(database);
+        let slot = state.slots.entry(key.clone()).or_insert_with(|| Slot {
+            idle: VecDeque::new(),
+            in_use: 0,
+            opening: 0,
+            generation: self.generations.fetch_add(1, Ordering::Relaxed),
+        });
+
+        if let Some(idle) = slot.idle.pop_back() {
+            slot.in_use += 1;
+            self.counters.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Step::Ready(self.hand_out(
+                key,
+                slot.generation,
+                idle.conn,
+                idle.permit,
+            )));
+        }
+        if slot.in_use + slot.opening >= self.options.max_connections_per_database {
+            return Ok(Step::Wait);
+        }
+        let generation = slot.generation;
+
+        let (permit, victim) = match self.budget.clone().try_acquire_owned() {
+            Ok(permit) => (permit, None),
+            Err(_) => match take_least_recently_used(&mut state.slots, database) {
+                Some(idle) => {
+                    self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                    (idle.permit, Some(idle.conn))
+                }
+                None => return Ok(Step::Wait),
+            },
+        };
+        let slot = state.slots.get_mut(database).expect("slot inserted above");
+        slot.opening += 1;
+        self.counters.misses.fetch_add(1, Ordering::Relaxed);
+        Ok(Step::Open {
+            permit,
+            generation,
+            victim,
+        })
+    }
+
+    async fn open(
+        self: &Arc<Self>,
+        database: &str,
+        permit: OwnedSemaphorePermit,
+        generation: u64,
+        victim: Option<Connection>,
+    ) -> Result<PooledConnection, Error> {
+        // The victim's permit is ours now, but its connection must be gone before ours opens,
+        // or the server would briefly see one connection more than the budget.
+        if let Some(victim) = victim {
+            victim.close().await;
+        }
+        let started = Instant::now();
+        let connected = tokio::time::timeout(self.options.acquire_timeout, async {
+            self.server.connect(database).await
+        })
+        .await;
+
+        let mut state = self.lock();
+        let slot = state
+            .slots
+            .get_mut(database)
+            .expect("an opening slot is never removed");
+        slot.opening -= 1;
+        match connected {
+            Ok(Ok(conn)) => {
+                slot.in_use += 1;
+                tracing::debug!(
+                    server = self.server.name(),
+                    database,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "opened tenant connection"
+                );
+                Ok(self.hand_out(Arc::from(database), generation, conn, permit))
+            }
+            failed => {
+                if slot.is_empty() {
+                    state.slots.remove(database);
+                }
+                drop(state);
+                drop(permit);
+                self.returned.notify_waiters();
+                Err(match failed {
+                    Ok(Err(error)) => error,
+                    _ => Error::PoolTimeout {
+                        tenant_id: database.to_owned(),
+                        server: self.server.name().to_owned(),
+                        budget: self.options.max_connections,
+                        waited_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(0),
+                    },
+                })
+            }
+        }
+    }
+
+    fn hand_out(
+        self: &Arc<Self>,
+        database: Arc<str>,
+        generation: u64,
+        conn: Connection,
+        permit: OwnedSemaphorePermit,
+    ) -> PooledConnection {
+        PooledConnection {
+            conn: Some(conn),
+            permit: Some(permit),
+            pool: self.clone(),
+            database,
+            generation,
+            discard: false,
+        }
+    }
+
+    fn release(
+        &self,
+        database: &str,
+        generation: u64,
+        conn: Connection,
+        permit: OwnedSemaphorePermit,
+        discard: bool,
+    ) {
+        let mut state = self.lock();
+        let closed = state.closed;
+        let mut to_close = Some((conn, permit));
+        if let Some(slot) = state.slots.get_mut(database) {
+            slot.in_use -= 1;
+            if !closed && !discard && slot.generation == generation {
+                let (conn, permit) = to_close.take().expect("set above");
+                slot.idle.push_back(Idle {
+                    conn,
+                    permit,
+                    since: Instant::now(),
+                });
+            } else if slot.is_empty() {
+                state.slots.remove(database);
+            }
+        }
+        drop(state);
+
+        if let Some((conn, permit)) = to_close {
+            self.close_later(conn, permit);
+        }
+        self.returned.notify_waiters();
+    }
+
+    /// Closes a connection off the caller's path; its permit is freed once it has closed.
+    fn close_later(&self, conn: Connection, permit: OwnedSemaphorePermit) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    conn.close().await;
+                    drop(permit);
+                });
+            }
+            // Without a runtime (a connection dropped during shutdown) dropping is the close.
+            Err(_) => drop((conn, permit)),
+        }
+    }
+
+    /// Closes every idle connection of `database` now, and each busy one when it comes back.
+    ///
+    /// Used when a tenant is suspended or deleted. Returns once the idle ones have closed.
+    pub async fn close_database(&self, database: &str) {
+        let idle = {
+            let mut state = self.lock();
+            let next = self.generations.fetch_add(1, Ordering::Relaxed);
+            match state.slots.get_mut(database) {
+                Some(slot) => {
+                    slot.generation = next;
+                    let idle: Vec<Idle> = slot.idle.drain(..).collect();
+                    if slot.is_empty() {
+                        state.slots.remove(database);
+                    }
+                    idle
+                }
+                None => Vec::new(),
+            }
+        };
+        close_all(idle).await;
+        self.returned.notify_waiters();
+    }
+
+    /// Closes connections that have been idle longer than the idle timeout.
+    pub async fn close_idle(&self) {
+        let expired = self.take_idle(|idle| idle.since.elapsed() >= self.options.idle_timeout);
+        let count = expired.len() as u64;
+        close_all(expired).await;
+        if count > 0 {
+            self.counters
+                .idle_closed
+                .fetch_add(count, Ordering::Relaxed);
+            tracing::debug!(
+                server = self.server.name(),
+                count,
+                "closed idle tenant connections"
+            );
+            self.returned.notify_waiters();
+        }
+    }
+
+    fn take_idle(&self, expired: impl Fn(&Idle) -> bool) -> Vec<Idle> {
+        let mut state = self.lock();
+        let mut taken = Vec::new();
+        state.slots.retain(|_, slot| {
+            while slot.idle.front().is_some_and(&expired) {
+                taken.extend(slot.idle.pop_front());
+            }
+            !slot.is_empty()
+        });
+        taken
+    }
+
+    /// Refuses new checkouts and closes every connection (busy ones when they come back).
+    pub async fn shutdown(&self) {
+        self.lock().closed = true;
+        close_all(self.take_idle(|_| true)).await;
+        self.returned.notify_waiters();
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> PoolStats {
+        let state = self.lock();
+        let idle = state.slots.values().map(|slot| slot.idle.len()).sum();
+        let in_use = state.slots.values().map(|slot| slot.in_use).sum();
+        let pools_open = state
+            .slots
+            .values()
+            .filter(|slot| !slot.idle.is_empty() || slot.in_use > 0)
+            .count();
+        drop(state);
+
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        PoolStats {
+            server: self.server.name().to_owned(),
+            budget: self.options.max_connections,
+            connections_open: self.options.max_connections - self.budget.available_permits(),
+            connections_idle: idle,
+            connections_in_use: in_use,
+            pools_open,
+            hits: load(&self.counters.hits),
+            misses: load(&self.counters.misses),
+            evictions: load(&self.counters.evictions),
+            waits: load(&self.counters.waits),
+            timeouts: load(&self.counters.timeouts),
+            wait_time_us: load(&self.counters.wait_time_us),
+            idle_closed: load(&self.counters.idle_closed),
+        }
+    }
+}
+
+fn take_least_recently_used(slots: &mut HashMap<Arc<str>, Slot>, except: &str) -> Option<Idle> {
+    let (key, _) = slots
+        .iter()
+        .filter(|(key, _)| key.as_ref() != except)
+        .filter_map(|(key, slot)| slot.idle.front().map(|idle| (key, idle.since)))
+        .min_by_key(|(_, since)| *since)?;
+    let key = key.clone();
+    let slot = slots.get_mut(&key)?;
+    let idle = slot.idle.pop_front();
+    if slot.is_empty() {
+        slots.remove(&key);
+    }
+    idle
+}
+
+async fn close_all(idle: Vec<Idle>) {
+    for Idle { conn, permit, .. } in idle {
+        conn.close().await;
+        drop(permit);
+    }
+}
+
+fn spawn_reaper(pool: Weak<ServerPool>) {
+    tokio::spawn(async move {
+        while let Some(every) = pool.upgrade().map(|pool| reap_interval(&pool.options)) {
+            tokio::time::sleep(every).await;
+            let Some(pool) = pool.upgrade() else { break };
+            if pool.lock().closed {
+                break;
+            }
+            pool.close_idle().await;
+        }
+    });
+}
+
+fn reap_interval(options: &PoolOptions) -> Duration {
+    (options.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5))
+}
+
+/// A checked-out connection. Returns to its pool when dropped.
+///
+/// Dereferences to [`Connection`]; use [`Connection::as_sqlite`] (or match on it) to run
+/// queries. A connection in an unknown state (for example after a failed transaction whose
+/// outcome is unclear) can be closed instead of reused with [`PooledConnection::discard`].
+pub struct PooledConnection {
+    conn: Option<Connection>,
+    permit: Option<OwnedSemaphorePermit>,
+    pool: Arc<ServerPool>,
+    database: Arc<str>,
+    generation: u64,
+    discard: bool,
+}
+
+impl std::fmt::Debug for PooledConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledConnection")
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PooledConnection {
+    /// Closes this connection when it is dropped instead of returning it to the pool.
+    pub fn discard(&mut self) {
+        self.discard = true;
+    }
+
+    /// The database this connection is open on.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+}
+
+impl Deref for PooledConnection {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("connection present until drop")
+    }
+}
+
+impl DerefMut for PooledConnection {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("connection present until drop")
+    }
+}
+
+impl Drop for PooledConnection {
+    fn drop(&mut self) {
+        if let (Some(conn), Some(permit)) = (self.conn.take(), self.permit.take()) {
+            self.pool
+                .release(&self.database, self.generation, conn, permit, self.discard);
+        }
+    }
+}
+
+/// The pools of every configured server.
+#[derive(Debug, Clone, Default)]
+pub struct PoolManager {
+    servers: Arc<HashMap<String, Arc<ServerPool>>>,
+}
+
+impl PoolManager {
+    /// A manager over these servers, each with the same limits.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a Tokio runtime.
+    pub fn new(servers: impl IntoIterator<Item = Server>, options: &PoolOptions) -> Self {
+        let servers = servers
+            .into_iter()
+            .map(|server| {
+                (
+                    server.name().to_owned(),
+                    ServerPool::new(server, options.clone()),
+                )
+            })
+            .collect();
+        PoolManager {
+            servers: Arc::new(servers),
+        }
+    }
+
+    /// The pool of the named server.
+    pub fn server(&self, name: &str) -> Result<&Arc<ServerPool>, Error> {
+        self.servers
+            .get(name)
+            .ok_or_else(|| Error::UnknownServer(name.to_owned()))
+    }
+
+    /// Every server pool, in name order.
+    pub fn servers(&self) -> Vec<&Arc<ServerPool>> {
+        let mut pools: Vec<_> = self.servers.values().collect();
+        pools.sort_by(|a, b| a.server.name().cmp(b.server.name()));
+        pools
+    }
+
+    /// Counters of every server, in name order.
+    pub fn stats(&self) -> Vec<PoolStats> {
+        self.servers()
+            .into_iter()
+            .map(|pool| pool.stats())
+            .collect()
+    }
+
+    /// Shuts every server pool down.
+    pub async fn shutdown(&self) {
+        for pool in self.servers.values() {
+            pool.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! The tenant lifecycle: create, change status, delete, and repair what a crash left.
+//!
+//! Creation builds the database under a partial name and gives it its real name only once
+//! migrations and seeding succeeded, so a failure at any step leaves no database that looks
+//! like a tenant's, and the tenant `failed` with its reason. Deletion marks the tenant
+//! `deleting` first, so it is never served without storage.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::catalog::{Mutation, TenantFilter};
+use crate::error::{Error, error_chain};
+use crate::host::normalize_host;
+use crate::server::{Connection, PARTIAL_SUFFIX, Server};
+use crate::tenancy::{LOCAL_SERVER, Tenancy};
+use crate::tenant::{NewTenant, Tenant, TenantStatus, TenantUpdate};
+use crate::tenant_id::TenantId;
+
+/// The `Retry-After` of maintenance when none is given, in seconds.
+pub const DEFAULT_MAINTENANCE_RETRY_AFTER_SECS: u32 = 60;
+
+impl Tenancy {
+    /// Creates a tenant: catalog row, database, migrations, optional seed, then `active`.
+    ///
+    /// Creating a `failed` tenant again retries it. On failure the tenant is left `failed`
+    /// with the reason, no partial database remains, and the error is returned.
+    pub async fn create_tenant(&self, new: NewTenant) -> Result<Tenant, Error> {
+        let server = self.place(new.server.as_deref())?.clone();
+        let domains = self.normalize_domains(&new.domains)?;
+        let database = new.id.as_str().to_owned();
+        self.refuse_existing(&new.id, &server, &database).await?;
+
+        self.apply(Mutation::Create {
+            id: new.id.clone(),
+            name: new.name.clone().unwrap_or_else(|| new.id.to_string()),
+            plan: new.plan.clone(),
+            data: new.data.clone().unwrap_or_else(|| serde_json::json!({})),
+            server: server.name().to_owned(),
+            database: database.clone(),
+            domains,
+        })
+        .await?;
+        let tenant = self.catalog().require_tenant(&new.id).await?;
+
+        match self.build_storage(&server, &tenant, new.seed).await {
+            Ok(()) => {
+                self.apply(Mutation::Provisioned { id: new.id.clone() })
+                    .await?;
+                self.catalog().require_tenant(&new.id).await
+            }
+            Err(error) => Err(self.fail_provisioning(&server, &tenant, error).await),
+        }
+    }
+
+    fn place(&self, server: Option<&str>) -> Result<&Server, Error> {
+        self.server(server.unwrap_or(LOCAL_SERVER))
+    }
+
+    fn normalize_domains(&self, domains: &[String]) -> Result<Vec<String>, Error> {
+        domains
+            .iter()
+            .map(|domain| self.normalize_domain(domain))
+            .collect()
+    }
+
+    /// Normalises a domain for storage and refuses central hosts, which never name a tenant.
+    pub fn normalize_domain(&self, domain: &str) -> Result<String, Error> {
+        let host = normalize_host(domain)?;
+        if self.resolver().is_central(&host) {
+            return Err(Error::InvalidInput {
+                field: "domain",
+                reason: format!("'{host}' is a central host and cannot belong to a tenant"),
+            });
+        }
+        Ok(host)
+    }
+
+    async fn refuse_existing(&self, id: &TenantId, server: &Server, db: &str) -> Result<(), Error> {
+        match self.catalog().tenant(id).await? {
+            Some(tenant) if tenant.status != TenantStatus::Failed => {
+                Err(Error::TenantExists(id.clone()))
+            }
+            _ if server.database_exists(db)? => Err(Error::LeftoverStorage {
+                tenant_id: id.clone(),
+                location: server.location(db),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn build_storage(
+        &self,
+        server: &Server,
+        tenant: &Tenant,
+        seed: bool,
+    ) -> Result<(), Error> {
+        let mut conn = server.create_partial(&tenant.database).await?;
+        let prepared = self.migrate_and_seed(tenant, &mut conn, seed).await;
+        conn.close().await;
+
+        prepared?;
+        server.commit_database(&tenant.database)
+    }
+
+    async fn migrate_and_seed(
+        &self,
+        tenant: &Tenant,
+        conn: &mut Connection,
+        seed: bool,
+    ) -> Result<(), Error> {
+        let sqlite = conn.as_sqlite().expect("sqlite is the only backend so far");
+        self.inner.migrations.run(&tenant.id, sqlite).await?;
+
+        match (&self.inner.seeder, seed) {
+            (Some(seeder), true) => seeder
+                .seed(tenant, conn)
+                .await
+                .map_err(|source| Error::Seed {
+                    tenant_id: tenant.id.clone(),
+                    source,
+                }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn fail_provisioning(&self, server: &Server, tenant: &Tenant, error: Error) -> Error {
+        if let Err(cleanup) = server.drop_partial(&tenant.database) {
+            tracing::warn!(tenant_id = %tenant.id, error = %cleanup, "removing a partial tenant database failed");
+        }
+        let reason = error_chain(&error);
+        let failed = Mutation::Failed {
+            id: tenant.id.clone(),
+            reason,
+        };
+        if let Err(catalog) = self.apply(failed).await {
+            tracing::error!(tenant_id = %tenant.id, error = %catalog, "recording a provisioning failure failed");
+        }
+        error
+    }
+
+    /// Suspends a tenant: answered with 403 from the next request, its connections closed.
+    pub async fn suspend_tenant(
+        &self,
+        id: &TenantId,
+        reason: Option<String>,
+    ) -> Result<Tenant, Error> {
+        self.apply(Mutation::Suspend {
+            id: id.clone(),
+            reason,
+        })
+        .await?;
+        self.close_tenant_pool(id).await
+    }
+
+    /// Activates a suspended tenant or one in maintenance.
+    pub async fn activate_tenant(&self, id: &TenantId) -> Result<Tenant, Error> {
+        self.apply(Mutation::Activate { id: id.clone() }).await?;
+        self.catalog().require_tenant(id).await
+    }
+
+    /// Puts a tenant in maintenance: 503 with `Retry-After: retry_after_secs`.
+    pub async fn start_maintenance(
+        &self,
+        id: &TenantId,
+        retry_after_secs: u32,
+    ) -> Result<Tenant, Error> {
+        self.apply(Mutation::MaintenanceOn {
+            id: id.clone(),
+            retry_after_secs,
+        })
+        .await?;
+        self.close_tenant_pool(id).await
+    }
+
+    /// Takes a tenant out of maintenance.
+    pub async fn end_maintenance(&self, id: &TenantId) -> Result<Tenant, Error> {
+        self.apply(Mutation::MaintenanceOff { id: id.clone() })
+            .await?;
+        self.catalog().require_tenant(id).await
+    }
+
+    /// Changes a tenant's name, plan or data.
+    pub async fn update_tenant(
+        &self,
+        id: &TenantId,
+        update: TenantUpdate,
+    ) -> Result<Tenant, Error> {
+        self.apply(Mutation::Update {
+            id: id.clone(),
+            update,
+        })
+        .await?;
+        self.catalog().require_tenant(id).await
+    }
+
+    /// Attaches a domain to a tenant.
+    pub async fn add_domain(
+        &self,
+        id: &TenantId,
+        domain: &str,
+        primary: bool,
+    ) -> Result<String, Error> {
+        let host = self.normalize_domain(domain)?;
+        self.apply(Mutation::AddDomain {
+            id: id.clone(),
+            host: host.clone(),
+            primary,
+        })
+        .await?;
+        Ok(host)
+    }
+
+    /// Detaches a domain from its tenant.
+    pub async fn remove_domain(&self, domain: &str) -> Result<String, Error> {
+        let host = normalize_host(domain)?;
+        self.apply(Mutation::RemoveDomain { host: host.clone() })
+            .await?;
+        Ok(host)
+    }
+
+    /// Makes a domain its tenant's primary domain.
+    pub async fn set_primary_domain(&self, domain: &str) -> Result<String, Error> {
+        let host = normalize_host(domain)?;
+        self.apply(Mutation::SetPrimaryDomain { host: host.clone() })
+            .await?;
+        Ok(host)
+    }
+
+    async fn close_tenant_pool(&self, id: &TenantId) -> Result<Tenant, Error> {
+        let tenant = self.catalog().require_tenant(id).await?;
+        self.pools()
+            .server(&tenant.server)?
+            .close_database(&tenant.database)
+            .await;
+        Ok(tenant)
+    }
+
+    /// Deletes a tenant: `deleting` (no longer served), storage dropped, row removed.
+    ///
+    /// A delete that failed half-way leaves the tenant `deleting`; calling this again
+    /// finishes it.
+    pub async fn delete_tenant(&self, id: &TenantId) -> Result<(), Error> {
+        self.apply(Mutation::MarkDeleting { id: id.clone() })
+            .await?;
+        let tenant = self.catalog().require_tenant(id).await?;
+        self.finish_delete(&tenant).await
+    }
+
+    async fn finish_delete(&self, tenant: &Tenant) -> Result<(), Error> {
+        let server = self.server(&tenant.server)?;
+        self.pools()
+            .server(server.name())?
+            .close_database(&tenant.database)
+            .await;
+        server.drop_partial(&tenant.database)?;
+        server.drop_database(&tenant.database).await?;
+        self.apply(Mutation::Remove {
+            id: tenant.id.clone(),
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Checks the catalog against the servers' storage. Changes nothing.
+    pub async fn doctor(&self) -> Result<DoctorReport, Error> {
+        let tenants = self.catalog().tenants(&TenantFilter::default()).await?;
+        let mut report = DoctorReport::default();
+
+        for server in self.servers() {
+            for database in server.list_databases()? {
+                if !is_owned(&tenants, server, &database) {
+                    let location = server.location(database.trim_end_matches(PARTIAL_SUFFIX));
+                    let partial = database.ends_with(PARTIAL_SUFFIX);
+                    let location = if partial {
+                        format!("{location}{PARTIAL_SUFFIX}")
+                    } else {
+                        location
+                    };
+                    report.orphans.push(Orphan {
+                        server: server.name().to_owned(),
+                        database,
+                        location,
+                    });
+                }
+            }
+        }
+        for tenant in &tenants {
+            let server = self.server(&tenant.server)?;
+            if tenant.status.has_storage() && !server.database_exists(&tenant.database)? {
+                report.missing.push(TenantRef::of(tenant));
+            }
+            if matches!(
+                tenant.status,
+                TenantStatus::Provisioning | TenantStatus::Deleting
+            ) {
+                report.stuck.push(TenantRef::of(tenant));
+            }
+        }
+        Ok(report)
+    }
+
+    /// Finishes or rolls back every tenant stuck in `provisioning` or `deleting` for longer
+    /// than `stale_after`, and removes partial databases no tenant is building.
+    ///
+    /// A `provisioning` tenant whose database was completed becomes `active`; one whose
+    /// database was not becomes `failed` (create it again to retry). A `deleting` tenant is
+    /// deleted. Orphaned complete databases are reported, never removed: they may hold data.
+    pub async fn repair(&self, stale_after: Duration) -> Result<RepairReport, Error> {
+        let doctor = self.doctor().await?;
+        let mut report = RepairReport::default();
+
+        for stuck in &doctor.stuck {
+            let Some(tenant) = self.catalog().tenant(&stuck.id).await? else {
+                continue;
+            };
+            let age = (Utc::now() - tenant.updated_at)
+                .to_std()
+                .unwrap_or_default();
+            let outcome = if age < stale_after {
+                "skipped: changed too recently, may still be in progress".to_owned()
+            } else {
+                self.repair_tenant(&tenant).await
+            };
+            report.tenants.push(Repaired {
+                id: tenant.id.clone(),
+                was: tenant.status,
+                outcome,
+            });
+        }
+        for orphan in doctor
+            .orphans
+            .iter()
+            .filter(|o| o.database.ends_with(PARTIAL_SUFFIX))
+        {
+            let server = self.server(&orphan.server)?;
+            server.drop_partial(orphan.database.trim_end_matches(PARTIAL_SUFFIX))?;
+            report.removed.push(orphan.location.clone());
+        }
+        Ok(report)
+    }
+
+    async fn repair_tenant(&self, tenant: &Tenant) -> String {
+        let result = match tenant.status {
+            TenantStatus::Deleting => self
+                .finish_delete(tenant)
+                .await
+                .map(|()| "deleted".to_owned()),
+            _ => self.finish_provisioning(tenant).await,
+        };
+        result.unwrap_or_else(|error| format!("failed: {}", error_chain(&error)))
+    }
+
+    async fn finish_provisioning(&self, tenant: &Tenant) -> Result<String, Error> {
+        let server = self.server(&tenant.server)?;
+        server.drop_partial(&tenant.database)?;
+        if server.database_exists(&tenant.database)? {
+            self.apply(Mutation::Provisioned {
+                id: tenant.id.clone(),
+            })
+            .await?;
+            return Ok("active".to_owned());
+        }
+        let reason = format!(
+            "provisioning was interrupted before the database was complete; \
+             run `tenancy tenants create {}` to retry",
+            tenant.id
+        );
+        self.apply(Mutation::Failed {
+            id: tenant.id.clone(),
+            reason,
+        })
+        .await?;
+        Ok("failed".to_owned())
+    }
+}
+
+fn is_owned(tenants: &[Tenant], server: &Server, database: &str) -> bool {
+    let (name, partial) = match database.strip_suffix(PARTIAL_SUFFIX) {
+        Some(name) => (name, true),
+        None => (database, false),
+    };
+    tenants.iter().any(|tenant| {
+        tenant.server == server.name()
+            && tenant.database == name
+            && (!partial || tenant.status == TenantStatus::Provisioning)
+    })
+}
+
+/// A tenant named in a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantRef {
+    /// The tenant.
+    pub id: TenantId,
+    /// Its status.
+    pub status: TenantStatus,
+    /// Its server.
+    pub server: String,
+    /// Its database on that server.
+    pub database: String,
+    /// When it last changed.
+    pub updated_at: chrono::DateTime<Utc>,
+}
+
+impl TenantRef {
+    fn of(tenant: &Tenant) -> Self {
+        TenantRef {
+            id: tenant.id.clone(),
+            status: tenant.status,
+            server: tenant.server.clone(),
+            database: tenant.database.clone(),
+            updated_at: tenant.updated_at,
+        }
+    }
+}
+
+/// A database on a server that no tenant owns.
+#[derive(Debug, Clone, Serialize)]
+pub struct Orphan {
+    /// The server.
+    pub server: String,
+    /// The database name (with `.partial` for a half-built one).
+    pub database: String,
+    /// Where it is.
+    pub location: String,
+}
+
+/// What [`Tenancy::doctor`] found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DoctorReport {
+    /// Databases no tenant owns.
+    pub orphans: Vec<Orphan>,
+    /// Tenants whose database is missing.
+    pub missing: Vec<TenantRef>,
+    /// Tenants in `provisioning` or `deleting`.
+    pub stuck: Vec<TenantRef>,
+}
+
+impl DoctorReport {
+    /// Whether nothing was found.
+    pub fn is_healthy(&self) -> bool {
+        self.orphans.is_empty() && self.missing.is_empty() && self.stuck.is_empty()
+    }
+}
+
+/// One tenant handled by [`Tenancy::repair`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Repaired {
+    /// The tenant.
+    pub id: TenantId,
+    /// Its status before the repair.
+    pub was: TenantStatus,
+    /// What happened: `active`, `failed`, `deleted`, `skipped: …` or `failed: …`.
+    pub outcome: String,
+}
+
+/// What [`Tenancy::repair`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepairReport {
+    /// Stuck tenants and what became of them.
+    pub tenants: Vec<Repaired>,
+    /// Partial databases removed.
+    pub removed: Vec<String>,
+}

@@ -1,0 +1,237 @@
+//! The [`Tenancy`] handle: catalog, identification, servers and pools in one place.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::catalog::{Catalog, Change, Mutation};
+use crate::error::{BoxError, Error};
+use crate::identify::{Identified, IdentifyOptions, Request, Resolver};
+use crate::migrate::TenantMigrations;
+use crate::pool::{PoolManager, PoolOptions, PooledConnection};
+use crate::server::{Connection, Server};
+use crate::tenant::Tenant;
+
+/// A boxed future, as returned by [`Seeder::seed`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Fills a new tenant database with starting data, after its migrations.
+pub trait Seeder: Send + Sync + 'static {
+    /// Seeds one tenant's database.
+    fn seed<'a>(
+        &'a self,
+        tenant: &'a Tenant,
+        conn: &'a mut Connection,
+    ) -> BoxFuture<'a, Result<(), BoxError>>;
+}
+
+/// The name of the embedded SQLite server.
+pub const LOCAL_SERVER: &str = "local";
+
+/// Builds a [`Tenancy`].
+pub struct TenancyBuilder {
+    data_dir: PathBuf,
+    catalog_path: Option<PathBuf>,
+    identify: IdentifyOptions,
+    pool: PoolOptions,
+    migrations: TenantMigrations,
+    seeder: Option<Arc<dyn Seeder>>,
+    change_poll_interval: Duration,
+    actor: Option<String>,
+}
+
+impl TenancyBuilder {
+    /// Where the catalog lives; default `<data_dir>/catalog.sqlite`.
+    pub fn catalog_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.catalog_path = Some(path.into());
+        self
+    }
+
+    /// How requests are identified.
+    pub fn identify(mut self, options: IdentifyOptions) -> Self {
+        self.identify = options;
+        self
+    }
+
+    /// Connection limits.
+    pub fn pool(mut self, options: PoolOptions) -> Self {
+        self.pool = options;
+        self
+    }
+
+    /// The migrations every tenant database receives; default none.
+    pub fn migrations(mut self, migrations: TenantMigrations) -> Self {
+        self.migrations = migrations;
+        self
+    }
+
+    /// The seeder run for tenants created with `seed` set.
+    pub fn seeder(mut self, seeder: impl Seeder) -> Self {
+        self.seeder = Some(Arc::new(seeder));
+        self
+    }
+
+    /// How often to read changes made by other processes; default 500 ms, which keeps the
+    /// promise that a change is seen everywhere within one second.
+    pub fn change_poll_interval(mut self, interval: Duration) -> Self {
+        self.change_poll_interval = interval;
+        self
+    }
+
+    /// Who is recorded in the change log for changes made through this handle.
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// Opens the catalog, sets up servers and pools, and starts the change poller.
+    ///
+    /// Opens no tenant database: those open on first use.
+    pub async fn build(self) -> Result<Tenancy, Error> {
+        let catalog_path = self
+            .catalog_path
+            .unwrap_or_else(|| self.data_dir.join("catalog.sqlite"));
+        let catalog = Catalog::open_sqlite(&catalog_path).await?;
+        let resolver = Resolver::new(catalog.clone(), self.identify);
+        let local = Server::sqlite(LOCAL_SERVER, self.data_dir.join("tenants"));
+        let pools = PoolManager::new([local.clone()], &self.pool);
+        let poller = catalog
+            .spawn_change_poller(self.change_poll_interval)
+            .await?;
+
+        let inner = Inner {
+            catalog,
+            resolver,
+            pools,
+            servers: vec![local],
+            migrations: self.migrations,
+            seeder: self.seeder,
+            poller,
+        };
+        Ok(Tenancy {
+            inner: Arc::new(inner),
+            actor: self.actor.map(Arc::from),
+        })
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) catalog: Catalog,
+    pub(crate) resolver: Resolver,
+    pub(crate) pools: PoolManager,
+    pub(crate) servers: Vec<Server>,
+    pub(crate) migrations: TenantMigrations,
+    pub(crate) seeder: Option<Arc<dyn Seeder>>,
+    poller: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.poller.abort();
+    }
+}
+
+/// The multi-tenancy handle an application holds. Cheap to clone.
+///
+/// Every catalog change made through it is recorded in the change log with its actor,
+/// invalidates this process's caches before returning, and reaches other processes through
+/// the log.
+#[derive(Clone)]
+pub struct Tenancy {
+    pub(crate) inner: Arc<Inner>,
+    actor: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for Tenancy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenancy")
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tenancy {
+    /// Starts building a handle whose data (catalog, SQLite tenants) lives under `data_dir`.
+    pub fn builder(data_dir: impl Into<PathBuf>) -> TenancyBuilder {
+        TenancyBuilder {
+            data_dir: data_dir.into(),
+            catalog_path: None,
+            identify: IdentifyOptions::default(),
+            pool: PoolOptions::default(),
+            migrations: TenantMigrations::none(),
+            seeder: None,
+            change_poll_interval: Duration::from_millis(500),
+            actor: None,
+        }
+    }
+
+    /// The same handle, recording `actor` for the changes it makes.
+    pub fn with_actor(&self, actor: impl Into<String>) -> Self {
+        Tenancy {
+            inner: self.inner.clone(),
+            actor: Some(Arc::from(actor.into())),
+        }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    /// The resolver and its caches.
+    pub fn resolver(&self) -> &Resolver {
+        &self.inner.resolver
+    }
+
+    /// The connection manager.
+    pub fn pools(&self) -> &PoolManager {
+        &self.inner.pools
+    }
+
+    /// The configured servers.
+    pub fn servers(&self) -> &[Server] {
+        &self.inner.servers
+    }
+
+    /// The server of this name.
+    pub fn server(&self, name: &str) -> Result<&Server, Error> {
+        self.inner
+            .servers
+            .iter()
+            .find(|server| server.name() == name)
+            .ok_or_else(|| Error::UnknownServer(name.to_owned()))
+    }
+
+    /// Identifies the tenant of a request.
+    pub async fn identify(&self, request: Request<'_>) -> Result<Identified, Error> {
+        self.inner.resolver.identify(request).await
+    }
+
+    /// Checks out a connection to the tenant's database.
+    ///
+    /// This does not check the tenant's status: the HTTP layer does that before a handler
+    /// runs. Code that holds a tenant from elsewhere should check it first.
+    pub async fn connect(&self, tenant: &Tenant) -> Result<PooledConnection, Error> {
+        self.inner
+            .pools
+            .server(&tenant.server)?
+            .acquire(&tenant.database)
+            .await
+    }
+
+    pub(crate) async fn apply(&self, mutation: Mutation) -> Result<Change, Error> {
+        self.inner
+            .catalog
+            .apply(mutation, self.actor.as_deref())
+            .await
+    }
+
+    /// Closes every pool and the catalog. Requests still in flight finish on their
+    /// connections, which close when returned.
+    pub async fn shutdown(&self) {
+        self.inner.pools.shutdown().await;
+        self.inner.catalog.close().await;
+    }
+}
