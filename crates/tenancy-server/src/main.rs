@@ -1,1 +1,93 @@
-fn main() {}
+//! The `tenancy` command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tenancy_server::cli::{Cli, Command};
+use tenancy_server::commands;
+use tenancy_server::config::{CONFIG_EXIT_CODE, Config, LogFormat, Overrides};
+use tenancy_server::output::Output;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let listen = match &cli.command {
+        Command::Serve(args) => args.listen,
+        _ => None,
+    };
+    let overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        listen,
+        log_format: cli.log_format,
+    };
+    let config = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(CONFIG_EXIT_CODE as u8);
+        }
+    };
+    init_logging(&config, matches!(cli.command, Command::Serve(_)));
+
+    let runtime = tokio::runtime::Runtime::new().expect("the Tokio runtime starts");
+    match runtime.block_on(run(cli, config)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {}", chain(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the command; `Ok(false)` means it ran but found a problem (doctor).
+async fn run(cli: Cli, config: Config) -> anyhow::Result<bool> {
+    let out = Output { json: cli.json };
+    if let Command::Init(args) = &cli.command {
+        commands::init::run(args, out)?;
+        return Ok(true);
+    }
+    let actor = match cli.command {
+        Command::Serve(_) => "server",
+        _ => "cli",
+    };
+    let tenancy = tenancy_server::open(&config, actor).await?;
+    let result = match cli.command {
+        Command::Serve(args) => {
+            tenancy_server::serve::run(tenancy.clone(), config.listen, args.demo)
+                .await
+                .map(|()| true)
+        }
+        Command::Tenants(command) => commands::tenants::run(&tenancy, command, out)
+            .await
+            .map(|()| true),
+        Command::Domains(command) => commands::domains::run(&tenancy, command, out)
+            .await
+            .map(|()| true),
+        Command::Doctor(args) => commands::doctor::run(&tenancy, args, out).await,
+        Command::Init(_) => unreachable!("handled above"),
+    };
+    tenancy.shutdown().await;
+    result
+}
+
+fn chain(error: &anyhow::Error) -> String {
+    error
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+fn init_logging(config: &Config, serving: bool) {
+    // Commands print their results on stdout; only warnings belong on stderr unless asked.
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_env("TENANCY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,258 @@
+//! The command line: global options and every subcommand.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use tenancy::{TenantId, TenantStatus};
+
+use crate::config::LogFormat;
+
+/// Artflow Tenancy: run a multi-tenant service and manage its tenants.
+///
+/// Every command reads the same configuration (file, TENANCY_* variables, flags), so the
+/// CLI and a running server share one catalog.
+#[derive(Debug, Parser)]
+#[command(name = "tenancy", version, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file [default: ./tenancy.toml when it exists].
+    #[arg(long, global = true, env = "TENANCY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Folder for the catalog and SQLite tenant databases [default: ./data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Log line format [default: text].
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve tenant applications and health checks over HTTP.
+    Serve(ServeArgs),
+    /// Write a commented tenancy.toml with every option at its default.
+    Init(InitArgs),
+    /// Create, list, change and delete tenants.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// Attach, detach and list tenant domains.
+    #[command(subcommand)]
+    Domains(DomainsCommand),
+    /// Check the catalog against the tenant databases; --repair finishes stuck tenants.
+    Doctor(DoctorArgs),
+}
+
+/// `tenancy serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Create the demo tenants acme, globex and initech (if missing) with a few notes each.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// `tenancy init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the file.
+    #[arg(long, default_value = "tenancy.toml", value_name = "FILE")]
+    pub path: PathBuf,
+
+    /// Overwrite the file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `tenancy tenants …`.
+#[derive(Debug, Subcommand)]
+pub enum TenantsCommand {
+    /// Create a tenant: database, migrations, optional seed; creating a failed one retries it.
+    Create(CreateArgs),
+    /// List tenants.
+    List {
+        /// Only tenants in this status.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<TenantStatus>,
+    },
+    /// Show one tenant with its domains.
+    Show {
+        /// The tenant id.
+        id: TenantId,
+    },
+    /// Change a tenant's name, plan or data.
+    Update(UpdateArgs),
+    /// Suspend a tenant: its requests get 403 and its connections close.
+    Suspend {
+        /// The tenant id.
+        id: TenantId,
+        /// Why, kept with the tenant.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Activate a suspended tenant (or one in maintenance).
+    Activate {
+        /// The tenant id.
+        id: TenantId,
+    },
+    /// Switch maintenance on (503 with Retry-After) or off.
+    Maintenance(MaintenanceArgs),
+    /// Delete a tenant and its database. Asks for confirmation unless --yes.
+    Delete {
+        /// The tenant id.
+        id: TenantId,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+/// `tenancy tenants create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The tenant id: a-z, 0-9 and '-', starting with a letter, at most 63 characters.
+    pub id: TenantId,
+    /// Display name [default: the id].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A domain for the tenant (repeatable); the first is primary.
+    #[arg(long = "domain", value_name = "HOST")]
+    pub domains: Vec<String>,
+    /// Plan name.
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// Application data, a JSON object.
+    #[arg(long, value_parser = parse_json_object)]
+    pub data: Option<serde_json::Value>,
+    /// Run the seeder after migrations (the demo's writes a few notes).
+    #[arg(long)]
+    pub seed: bool,
+}
+
+/// `tenancy tenants update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The tenant id.
+    pub id: TenantId,
+    /// New display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// New plan.
+    #[arg(long, conflicts_with = "clear_plan")]
+    pub plan: Option<String>,
+    /// Remove the plan.
+    #[arg(long)]
+    pub clear_plan: bool,
+    /// New application data, a JSON object (replaces the old one).
+    #[arg(long, value_parser = parse_json_object)]
+    pub data: Option<serde_json::Value>,
+}
+
+/// `tenancy tenants maintenance`.
+#[derive(Debug, Args)]
+#[group(id = "switch", required = true, multiple = false)]
+pub struct MaintenanceArgs {
+    /// The tenant id.
+    pub id: TenantId,
+    /// Switch maintenance on.
+    #[arg(long, group = "switch")]
+    pub on: bool,
+    /// Switch maintenance off.
+    #[arg(long, group = "switch")]
+    pub off: bool,
+    /// Seconds clients are told to wait (Retry-After) while in maintenance.
+    #[arg(long, value_name = "SECS", requires = "on", default_value_t = tenancy::DEFAULT_MAINTENANCE_RETRY_AFTER_SECS)]
+    pub retry_after: u32,
+}
+
+/// `tenancy domains …`.
+#[derive(Debug, Subcommand)]
+pub enum DomainsCommand {
+    /// Attach a domain to a tenant.
+    Add {
+        /// The tenant id.
+        tenant: TenantId,
+        /// The host, for example shop.example.com.
+        domain: String,
+        /// Make it the tenant's primary domain.
+        #[arg(long)]
+        primary: bool,
+    },
+    /// Detach a domain from its tenant.
+    Remove {
+        /// The host.
+        domain: String,
+    },
+    /// Make a domain its tenant's primary domain.
+    Primary {
+        /// The host.
+        domain: String,
+    },
+    /// List domains, of one tenant or all.
+    List {
+        /// Only this tenant's domains.
+        #[arg(long)]
+        tenant: Option<TenantId>,
+    },
+}
+
+/// `tenancy doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Finish or roll back stuck tenants and remove half-built databases.
+    #[arg(long)]
+    pub repair: bool,
+    /// With --repair, only touch tenants unchanged for this many seconds, so a creation
+    /// still running elsewhere is left alone.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub stale_after: u64,
+}
+
+fn parse_status(raw: &str) -> Result<TenantStatus, String> {
+    raw.parse()
+        .map_err(|error: tenancy::tenant::UnknownStatus| error.to_string())
+}
+
+fn parse_json_object(raw: &str) -> Result<serde_json::Value, String> {
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(value) if value.is_object() => Ok(value),
+        Ok(_) => Err("must be a JSON object, like '{\"key\": \"value\"}'".to_owned()),
+        Err(error) => Err(format!("not valid JSON: {error}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn an_invalid_tenant_id_names_the_rule() {
+        let error = Cli::try_parse_from(["tenancy", "tenants", "show", "Acme"]).unwrap_err();
+        assert!(error.to_string().contains("lowercase"), "{error}");
+    }
+
+    #[test]
+    fn maintenance_needs_on_or_off() {
+        assert!(Cli::try_parse_from(["tenancy", "tenants", "maintenance", "acme"]).is_err());
+        assert!(Cli::try_parse_from(["tenancy", "tenants", "maintenance", "acme", "--on"]).is_ok());
+    }
+}

@@ -1,0 +1,439 @@
+//! Configuration: one options struct from `tenancy.toml`, `TENANCY_…` variables and flags.
+//!
+//! Precedence, highest first: command-line flags, environment variables, the configuration
+//! file, built-in defaults. Every error names the key that was wrong.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tenancy::PoolOptions;
+use tenancy::identify::IdentifyOptions;
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "tenancy.toml";
+
+/// A configuration error; the binary exits with [`CONFIG_EXIT_CODE`] on it.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Exit code for configuration errors (`EX_CONFIG` from sysexits).
+pub const CONFIG_EXIT_CODE: i32 = 78;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The whole configuration, with defaults filled in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address `tenancy serve` listens on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Folder for the catalog and SQLite tenant databases. Default `./data`.
+    pub data_dir: PathBuf,
+    /// Log line format. Default `text`.
+    pub log_format: LogFormat,
+    /// Folder of tenant migrations; default: the demo application's, built in.
+    pub tenant_migrations_dir: Option<PathBuf>,
+    /// Identification.
+    pub identify: IdentifyConfig,
+    /// Connection manager.
+    pub pool: PoolConfig,
+}
+
+/// `[identify]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentifyConfig {
+    /// Central domains. Default `["localhost", "127.0.0.1", "[::1]"]`.
+    pub central_domains: Vec<String>,
+    /// Accept `X-Tenant` on central hosts. Default false.
+    pub header: bool,
+    /// Accept a `/t/{id}/` prefix on central hosts. Default false.
+    pub path_prefix: bool,
+}
+
+/// `[pool]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Connections one server may have open at once. Default 32.
+    pub max_connections: usize,
+    /// Connections one tenant database may have open at once. Default 4.
+    pub max_connections_per_database: usize,
+    /// How long a request waits for a connection, in milliseconds. Default 3000.
+    pub acquire_timeout_ms: u64,
+    /// How long a connection stays open unused, in seconds. Default 60.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            log_format: LogFormat::Text,
+            tenant_migrations_dir: None,
+            identify: IdentifyConfig::default(),
+            pool: PoolConfig::default(),
+        }
+    }
+}
+
+impl Default for IdentifyConfig {
+    fn default() -> Self {
+        let defaults = IdentifyOptions::default();
+        IdentifyConfig {
+            central_domains: defaults.central_domains,
+            header: defaults.header,
+            path_prefix: defaults.path_prefix,
+        }
+    }
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        let defaults = PoolOptions::default();
+        PoolConfig {
+            max_connections: defaults.max_connections,
+            max_connections_per_database: defaults.max_connections_per_database,
+            acquire_timeout_ms: defaults.acquire_timeout.as_millis() as u64,
+            idle_timeout_secs: defaults.idle_timeout.as_secs(),
+        }
+    }
+}
+
+/// Environment variables and the keys they set. Lists are comma-separated.
+pub const ENV_KEYS: &[(&str, &str)] = &[
+    ("TENANCY_LISTEN", "listen"),
+    ("TENANCY_DATA_DIR", "data_dir"),
+    ("TENANCY_LOG_FORMAT", "log_format"),
+    ("TENANCY_TENANT_MIGRATIONS_DIR", "tenant_migrations_dir"),
+    ("TENANCY_CENTRAL_DOMAINS", "identify.central_domains"),
+    ("TENANCY_IDENTIFY_HEADER", "identify.header"),
+    ("TENANCY_IDENTIFY_PATH_PREFIX", "identify.path_prefix"),
+    ("TENANCY_POOL_MAX_CONNECTIONS", "pool.max_connections"),
+    (
+        "TENANCY_POOL_MAX_CONNECTIONS_PER_DATABASE",
+        "pool.max_connections_per_database",
+    ),
+    ("TENANCY_POOL_ACQUIRE_TIMEOUT_MS", "pool.acquire_timeout_ms"),
+    ("TENANCY_POOL_IDLE_TIMEOUT_SECS", "pool.idle_timeout_secs"),
+];
+
+/// Values given on the command line, which override everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--log-format`.
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads the configuration: file (explicit, or `tenancy.toml` when present), then
+    /// environment, then flags; validates the result.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let env = std::env::vars().collect::<Vec<_>>();
+        Self::load_from(file, &env, overrides)
+    }
+
+    /// [`Config::load`] with an explicit environment, for tests.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut table = read_file(file)?;
+        apply_env(&mut table, env)?;
+        let mut config: Config = Config::deserialize(toml::Value::Table(table))
+            .map_err(|error| ConfigError(error.to_string().trim().replace('\n', " ")))?;
+
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(listen) = overrides.listen {
+            config.listen = listen;
+        }
+        if let Some(format) = overrides.log_format {
+            config.log_format = format;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
+        if self.data_dir.as_os_str().is_empty() {
+            return fail("data_dir", "must not be empty");
+        }
+        if self.pool.max_connections == 0 {
+            return fail("pool.max_connections", "must be at least 1");
+        }
+        if self.pool.max_connections_per_database == 0 {
+            return fail("pool.max_connections_per_database", "must be at least 1");
+        }
+        if self.pool.max_connections_per_database > self.pool.max_connections {
+            return fail(
+                "pool.max_connections_per_database",
+                "must not exceed pool.max_connections",
+            );
+        }
+        if self.pool.acquire_timeout_ms == 0 {
+            return fail("pool.acquire_timeout_ms", "must be at least 1");
+        }
+        if self.identify.central_domains.is_empty() {
+            return fail("identify.central_domains", "must name at least one host");
+        }
+        for domain in &self.identify.central_domains {
+            if let Err(error) = tenancy::host::normalize_host(domain) {
+                return fail("identify.central_domains", &format!("'{domain}': {error}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The identification options for the library.
+    pub fn identify_options(&self) -> IdentifyOptions {
+        IdentifyOptions {
+            central_domains: self.identify.central_domains.clone(),
+            header: self.identify.header,
+            path_prefix: self.identify.path_prefix,
+            ..IdentifyOptions::default()
+        }
+    }
+
+    /// The pool options for the library.
+    pub fn pool_options(&self) -> PoolOptions {
+        PoolOptions {
+            max_connections: self.pool.max_connections,
+            max_connections_per_database: self.pool.max_connections_per_database,
+            acquire_timeout: Duration::from_millis(self.pool.acquire_timeout_ms),
+            idle_timeout: Duration::from_secs(self.pool.idle_timeout_secs),
+        }
+    }
+}
+
+fn read_file(file: Option<&Path>) -> Result<toml::Table, ConfigError> {
+    let (path, required) = match file {
+        Some(path) => (path.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(toml::Table::new());
+        }
+        Err(error) => {
+            return Err(ConfigError(format!(
+                "cannot read {}: {error}",
+                path.display()
+            )));
+        }
+    };
+    text.parse::<toml::Table>().map_err(|error| {
+        let message = error.to_string().trim().replace('\n', " ");
+        ConfigError(format!("{}: {message}", path.display()))
+    })
+}
+
+fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
+    for (name, key) in ENV_KEYS {
+        let Some((_, raw)) = env.iter().find(|(var, _)| var == name) else {
+            continue;
+        };
+        let value = env_value(key, raw);
+        let (section, field) = match key.split_once('.') {
+            Some((section, field)) => (Some(section), field),
+            None => (None, *key),
+        };
+        let target = match section {
+            None => &mut *table,
+            Some(section) => table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| ConfigError(format!("{section}: must be a table")))?,
+        };
+        target.insert(field.to_owned(), value);
+    }
+    Ok(())
+}
+
+/// Reads an environment value as the TOML type its key expects: numbers and booleans as
+/// such, lists comma-separated, everything else as a string.
+fn env_value(key: &str, raw: &str) -> toml::Value {
+    if key == "identify.central_domains" {
+        let items = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty());
+        return toml::Value::Array(items.map(|item| toml::Value::String(item.into())).collect());
+    }
+    if let Ok(number) = raw.parse::<i64>() {
+        return toml::Value::Integer(number);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_owned()),
+    }
+}
+
+/// The commented file `tenancy init` writes, with every option at its default.
+pub const TEMPLATE: &str = r#"# Artflow Tenancy configuration.
+#
+# Precedence, highest first: command-line flags, TENANCY_* environment variables, this file,
+# built-in defaults. Every key below is shown with its default.
+
+# Address `tenancy serve` listens on. Env: TENANCY_LISTEN. Flag: serve --listen.
+listen = "127.0.0.1:8080"
+
+# Folder for the catalog (catalog.sqlite) and SQLite tenant databases (tenants/<id>.sqlite).
+# Env: TENANCY_DATA_DIR. Flag: --data-dir.
+data_dir = "data"
+
+# Log line format, "text" or "json". Env: TENANCY_LOG_FORMAT. Flag: --log-format.
+log_format = "text"
+
+# Folder of tenant migrations (<VERSION>_<DESCRIPTION>.sql), applied to every new tenant.
+# Unset: the demo notes application's migrations, built into the binary.
+# Env: TENANCY_TENANT_MIGRATIONS_DIR.
+# tenant_migrations_dir = "migrations/tenant"
+
+[identify]
+# Central hosts serve health checks and the admin side; <id>.<central> is tenant <id>.
+# "www." + a central domain counts as that domain. Env: TENANCY_CENTRAL_DOMAINS (comma list).
+central_domains = ["localhost", "127.0.0.1", "[::1]"]
+
+# Let the X-Tenant header name a tenant on central hosts. Off: headers are easy to forge;
+# turn it on only behind a proxy that sets it. Env: TENANCY_IDENTIFY_HEADER.
+header = false
+
+# Let a /t/{id}/ path prefix name a tenant on central hosts (the prefix is stripped before
+# the application's routes). Env: TENANCY_IDENTIFY_PATH_PREFIX.
+path_prefix = false
+
+[pool]
+# Connections a server may have open at once, across all tenants. For SQLite each is an open
+# file and a worker thread. Env: TENANCY_POOL_MAX_CONNECTIONS.
+max_connections = 32
+
+# Connections one tenant database may have open at once. Env:
+# TENANCY_POOL_MAX_CONNECTIONS_PER_DATABASE.
+max_connections_per_database = 4
+
+# How long a request waits for a connection before it gets 503 with Retry-After.
+# Env: TENANCY_POOL_ACQUIRE_TIMEOUT_MS.
+acquire_timeout_ms = 3000
+
+# How long an unused connection stays open. Env: TENANCY_POOL_IDLE_TIMEOUT_SECS.
+idle_timeout_secs = 60
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        file
+    }
+
+    #[test]
+    fn the_template_parses_to_the_defaults() {
+        let file = write(TEMPLATE);
+        let config = Config::load_from(Some(file.path()), &[], &Overrides::default()).unwrap();
+        let defaults = Config::default();
+        assert_eq!(config.listen, defaults.listen);
+        assert_eq!(config.data_dir, defaults.data_dir);
+        assert_eq!(config.pool.max_connections, defaults.pool.max_connections);
+        assert_eq!(
+            config.identify.central_domains,
+            defaults.identify.central_domains
+        );
+    }
+
+    #[test]
+    fn flags_beat_environment_which_beats_the_file() {
+        let file = write("data_dir = \"from-file\"\n[pool]\nmax_connections = 7\n");
+        let env = env(&[
+            ("TENANCY_DATA_DIR", "from-env"),
+            ("TENANCY_POOL_MAX_CONNECTIONS", "9"),
+        ]);
+        let flags = Overrides {
+            data_dir: Some("from-flag".into()),
+            ..Overrides::default()
+        };
+
+        let config = Config::load_from(Some(file.path()), &env, &flags).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("from-flag"));
+        assert_eq!(config.pool.max_connections, 9);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let file = write("[pool]\nmax_conections = 3\n");
+        let error = Config::load_from(Some(file.path()), &[], &Overrides::default()).unwrap_err();
+        assert!(error.to_string().contains("max_conections"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_value_from_the_environment_names_its_key() {
+        let env = env(&[("TENANCY_POOL_MAX_CONNECTIONS", "lots")]);
+        let error = Config::load_from(None, &env, &Overrides::default()).unwrap_err();
+        assert!(error.to_string().contains("max_connections"), "{error}");
+    }
+
+    #[test]
+    fn a_zero_budget_is_refused() {
+        let env = env(&[("TENANCY_POOL_MAX_CONNECTIONS", "0")]);
+        let error = Config::load_from(None, &env, &Overrides::default()).unwrap_err();
+        assert!(
+            error.to_string().contains("pool.max_connections"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn central_domains_come_from_a_comma_list() {
+        let env = env(&[(
+            "TENANCY_CENTRAL_DOMAINS",
+            "example.test, admin.example.test",
+        )]);
+        let config = Config::load_from(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(
+            config.identify.central_domains,
+            ["example.test", "admin.example.test"]
+        );
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error() {
+        let path = Path::new("/nonexistent/tenancy.toml");
+        let error = Config::load_from(Some(path), &[], &Overrides::default()).unwrap_err();
+        assert!(
+            error.to_string().contains("/nonexistent/tenancy.toml"),
+            "{error}"
+        );
+    }
+}

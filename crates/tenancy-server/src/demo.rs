@@ -1,0 +1,255 @@
+//! The demo application: the notes workload, built only on the library's public API.
+//!
+//! `GET /notes?limit=N`, `POST /notes`, `GET /notes/{id}`, `DELETE /notes/{id}`, each
+//! answered from the database of the tenant the request's host names.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tenancy::sqlx::sqlite::SqliteRow;
+use tenancy::sqlx::{self, Row, SqliteConnection};
+use tenancy::{
+    BoxError, BoxFuture, Connection, EmbeddedMigration, Seeder, Tenant, TenantMigrations,
+};
+use tenancy_axum::{Problem, TenantDb};
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How many notes a listing returns when `limit` is not given, and at most.
+const DEFAULT_LIMIT: i64 = 10;
+const MAX_LIMIT: i64 = 100;
+
+/// How many notes the demo seeder writes into each tenant.
+pub const SEED_NOTES: usize = 5;
+
+/// The demo's tenant migrations, built into the binary.
+pub fn migrations() -> TenantMigrations {
+    TenantMigrations::embedded(&[EmbeddedMigration {
+        version: 1,
+        description: "notes",
+        sql: include_str!("../migrations/sqlite/0001_notes.sql"),
+    }])
+}
+
+/// The notes routes, served on tenant hosts.
+pub fn router() -> Router {
+    Router::new()
+        .route("/notes", get(list_notes).post(create_note))
+        .route("/notes/{id}", get(show_note).delete(delete_note))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// A note as stored and answered.
+#[derive(Debug, Serialize)]
+pub struct Note {
+    id: i64,
+    title: String,
+    body: String,
+    created_at: String,
+}
+
+impl<'r> sqlx::FromRow<'r, SqliteRow> for Note {
+    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(Note {
+            id: row.try_get("id")?,
+            title: row.try_get("title")?,
+            body: row.try_get("body")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    limit: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NewNote {
+    title: String,
+    body: String,
+}
+
+async fn sqlite(db: &TenantDb) -> Result<tenancy::PooledConnection, Problem> {
+    let conn = db.acquire().await?;
+    match conn.backend() {
+        tenancy::Backend::Sqlite => Ok(conn),
+        #[allow(unreachable_patterns)]
+        other => Err(Problem::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "backend_not_supported",
+            format!("the notes demo has no queries for {other:?}"),
+        )),
+    }
+}
+
+fn as_sqlite(conn: &mut tenancy::PooledConnection) -> &mut SqliteConnection {
+    conn.as_sqlite().expect("checked by sqlite()")
+}
+
+fn database_error(error: sqlx::Error) -> Problem {
+    Problem::from(tenancy::Error::Database(error))
+}
+
+fn parse_limit(query: Result<Query<ListQuery>, QueryRejection>) -> Result<i64, Problem> {
+    let bad = |detail: String| Problem::new(StatusCode::BAD_REQUEST, "invalid_limit", detail);
+    let Query(query) = query.map_err(|rejection| bad(rejection.body_text()))?;
+    let Some(raw) = query.limit else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    match raw.parse::<i64>() {
+        Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+        _ => Err(bad(format!(
+            "limit must be a whole number from 1 to {MAX_LIMIT}, got '{raw}'"
+        ))),
+    }
+}
+
+async fn list_notes(
+    db: TenantDb,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<Note>>, Problem> {
+    let limit = parse_limit(query)?;
+    let mut conn = sqlite(&db).await?;
+
+    let notes = sqlx::query_as::<_, Note>(
+        "SELECT id, title, body, created_at FROM notes ORDER BY id DESC LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(as_sqlite(&mut conn))
+    .await
+    .map_err(database_error)?;
+    Ok(Json(notes))
+}
+
+fn note_from_json(body: Result<Json<NewNote>, JsonRejection>) -> Result<NewNote, Problem> {
+    let Json(note) = body.map_err(json_problem)?;
+    for (field, value) in [("title", &note.title), ("body", &note.body)] {
+        if value.trim().is_empty() {
+            let detail = format!("'{field}' must not be empty");
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_note",
+                detail,
+            ));
+        }
+    }
+    Ok(note)
+}
+
+fn json_problem(rejection: JsonRejection) -> Problem {
+    let detail = rejection.body_text();
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let detail = format!("the body is larger than {MAX_BODY_BYTES} bytes");
+        return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", detail);
+    }
+    match rejection {
+        JsonRejection::JsonDataError(_) => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_note", detail)
+        }
+        JsonRejection::MissingJsonContentType(_) => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            detail,
+        ),
+        _ => Problem::new(StatusCode::BAD_REQUEST, "malformed_json", detail),
+    }
+}
+
+async fn create_note(
+    db: TenantDb,
+    body: Result<Json<NewNote>, JsonRejection>,
+) -> Result<Response, Problem> {
+    let note = note_from_json(body)?;
+    let mut conn = sqlite(&db).await?;
+
+    let created = sqlx::query_as::<_, Note>(
+        "INSERT INTO notes (title, body) VALUES (?, ?) RETURNING id, title, body, created_at",
+    )
+    .bind(&note.title)
+    .bind(&note.body)
+    .fetch_one(as_sqlite(&mut conn))
+    .await
+    .map_err(database_error)?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+fn note_id(path: Result<Path<i64>, PathRejection>) -> Result<i64, Problem> {
+    path.map(|Path(id)| id).map_err(|_| note_not_found())
+}
+
+fn note_not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "note_not_found",
+        "no note has this id",
+    )
+}
+
+async fn show_note(
+    db: TenantDb,
+    path: Result<Path<i64>, PathRejection>,
+) -> Result<Json<Note>, Problem> {
+    let id = note_id(path)?;
+    let mut conn = sqlite(&db).await?;
+
+    let note =
+        sqlx::query_as::<_, Note>("SELECT id, title, body, created_at FROM notes WHERE id = ?")
+            .bind(id)
+            .fetch_optional(as_sqlite(&mut conn))
+            .await
+            .map_err(database_error)?;
+    note.map(Json).ok_or_else(note_not_found)
+}
+
+async fn delete_note(
+    db: TenantDb,
+    path: Result<Path<i64>, PathRejection>,
+) -> Result<StatusCode, Problem> {
+    let id = note_id(path)?;
+    let mut conn = sqlite(&db).await?;
+
+    let deleted = sqlx::query("DELETE FROM notes WHERE id = ?")
+        .bind(id)
+        .execute(as_sqlite(&mut conn))
+        .await
+        .map_err(database_error)?;
+    match deleted.rows_affected() {
+        0 => Err(note_not_found()),
+        _ => Ok(StatusCode::NO_CONTENT),
+    }
+}
+
+async fn not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// Seeds a tenant with [`SEED_NOTES`] notes whose titles start with the tenant's id.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NotesSeeder;
+
+impl Seeder for NotesSeeder {
+    fn seed<'a>(
+        &'a self,
+        tenant: &'a Tenant,
+        conn: &'a mut Connection,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(async move {
+            let conn = conn.as_sqlite().ok_or("the notes seeder needs SQLite")?;
+            for n in 1..=SEED_NOTES {
+                sqlx::query("INSERT INTO notes (title, body) VALUES (?, ?)")
+                    .bind(format!("{}: note {n}", tenant.id))
+                    .bind(format!("Seeded note {n} for {}", tenant.name))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+}

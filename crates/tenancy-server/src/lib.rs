@@ -1,0 +1,32 @@
+//! The `tenancy` binary as a library: configuration, CLI, server and the demo application.
+//!
+//! Everything the binary does, an application can do by embedding these pieces: build a
+//! [`tenancy::Tenancy`] with [`open`], mount [`cli::TenantsCommand`] in its own clap
+//! parser and run it with [`commands::tenants::run`], and serve with [`serve::app`].
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod demo;
+pub mod output;
+pub mod serve;
+
+use tenancy::{Tenancy, TenantMigrations};
+
+use crate::config::Config;
+
+/// Opens the catalog and pools the configuration describes, with the configured tenant
+/// migrations (the demo's by default, with its seeder).
+pub async fn open(config: &Config, actor: &str) -> anyhow::Result<Tenancy> {
+    let builder = Tenancy::builder(&config.data_dir)
+        .identify(config.identify_options())
+        .pool(config.pool_options())
+        .actor(actor);
+    let builder = match &config.tenant_migrations_dir {
+        Some(dir) => builder.migrations(TenantMigrations::from_dir(dir).await?),
+        None => builder
+            .migrations(demo::migrations())
+            .seeder(demo::NotesSeeder),
+    };
+    Ok(builder.build().await?)
+}

@@ -1,0 +1,112 @@
+//! Printing results: tables for people, JSON for scripts.
+
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use serde::Serialize;
+use tenancy::{Domain, Tenant};
+
+/// Where and how command results are printed.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    /// Print JSON instead of text.
+    pub json: bool,
+}
+
+impl Output {
+    /// Prints `value` as JSON, or `text()` for people.
+    pub fn print<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
+        if self.json {
+            let json = serde_json::to_string_pretty(value).expect("results serialise to JSON");
+            println!("{json}");
+        } else {
+            println!("{}", text());
+        }
+    }
+}
+
+/// A table with the project's look.
+pub fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_BORDERS_ONLY)
+        .set_header(header.iter().copied());
+    table
+}
+
+/// Tenants, one per row.
+pub fn tenants_table(tenants: &[Tenant]) -> String {
+    if tenants.is_empty() {
+        return "no tenants".to_owned();
+    }
+    let mut table = table(&["id", "name", "status", "plan", "server", "updated"]);
+    for tenant in tenants {
+        table.add_row([
+            tenant.id.to_string(),
+            tenant.name.clone(),
+            tenant.status.to_string(),
+            tenant.plan.clone().unwrap_or_default(),
+            tenant.server.clone(),
+            tenant.updated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        ]);
+    }
+    table.to_string()
+}
+
+/// One tenant with its domains, as `key: value` lines.
+pub fn tenant_details(tenant: &Tenant, domains: &[Domain]) -> String {
+    let mut lines = vec![
+        format!("id:          {}", tenant.id),
+        format!("name:        {}", tenant.name),
+        format!("status:      {}", tenant.status),
+        format!("plan:        {}", tenant.plan.as_deref().unwrap_or("-")),
+        format!("server:      {}", tenant.server),
+        format!("database:    {}", tenant.database),
+    ];
+    if let Some(reason) = &tenant.reason {
+        lines.push(format!("reason:      {reason}"));
+    }
+    if let Some(secs) = tenant
+        .retry_after_secs
+        .filter(|_| tenant.status.as_str() == "maintenance")
+    {
+        lines.push(format!("retry after: {secs} s"));
+    }
+    let hosts: Vec<String> = domains
+        .iter()
+        .map(|d| {
+            if d.primary {
+                format!("{} (primary)", d.host)
+            } else {
+                d.host.clone()
+            }
+        })
+        .collect();
+    lines.push(format!(
+        "domains:     {}",
+        if hosts.is_empty() {
+            "-".into()
+        } else {
+            hosts.join(", ")
+        }
+    ));
+    lines.push(format!("data:        {}", tenant.data));
+    lines.push(format!("created:     {}", tenant.created_at.to_rfc3339()));
+    lines.push(format!("updated:     {}", tenant.updated_at.to_rfc3339()));
+    lines.join("\n")
+}
+
+/// Domains, one per row.
+pub fn domains_table(domains: &[Domain]) -> String {
+    if domains.is_empty() {
+        return "no domains".to_owned();
+    }
+    let mut table = table(&["host", "tenant", "primary"]);
+    for domain in domains {
+        let primary = if domain.primary { "yes" } else { "" };
+        table.add_row([
+            domain.host.clone(),
+            domain.tenant_id.to_string(),
+            primary.to_owned(),
+        ]);
+    }
+    table.to_string()
+}

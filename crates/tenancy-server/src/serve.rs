@@ -1,0 +1,164 @@
+//! `tenancy serve`: the demo application on tenant hosts, health checks on central hosts.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tenancy::{NewTenant, Tenancy, TenantId, TenantStatus};
+use tenancy_axum::{Problem, ServedTenant, split};
+use tokio::net::TcpListener;
+
+use crate::demo;
+
+/// The tenants `serve --demo` creates.
+pub const DEMO_TENANTS: [&str; 3] = ["acme", "globex", "initech"];
+
+/// The whole HTTP application: central routes, tenant routes, one log line per request.
+pub fn app(tenancy: Tenancy) -> Router {
+    let central = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(central_not_found)
+        .with_state(tenancy.clone());
+    split(tenancy, central, demo::router()).layer(middleware::from_fn(log_request))
+}
+
+/// Binds, optionally creates the demo tenants, and serves until Ctrl-C or SIGTERM.
+pub async fn run(tenancy: Tenancy, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let address = listener.local_addr()?;
+    if demo {
+        create_demo_tenants(&tenancy, address).await?;
+    }
+    tracing::info!(%address, "listening");
+    println!("listening on http://{address} (health: http://{address}/healthz)");
+
+    axum::serve(listener, app(tenancy.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+
+    tracing::info!("requests finished; closing tenant connections");
+    tenancy.shutdown().await;
+    Ok(())
+}
+
+async fn create_demo_tenants(tenancy: &Tenancy, address: SocketAddr) -> anyhow::Result<()> {
+    for id in DEMO_TENANTS {
+        let id = TenantId::parse(id).expect("demo tenant ids are valid");
+        let existing = tenancy.catalog().tenant(&id).await?;
+        if existing
+            .as_ref()
+            .is_none_or(|tenant| tenant.status == TenantStatus::Failed)
+        {
+            let name = format!(
+                "{}{} Inc.",
+                id.as_str()[..1].to_uppercase(),
+                &id.as_str()[1..]
+            );
+            let new = NewTenant {
+                name: Some(name),
+                seed: true,
+                ..NewTenant::new(id.clone())
+            };
+            tenancy
+                .create_tenant(new)
+                .await
+                .with_context(|| format!("creating demo tenant '{id}'"))?;
+        }
+        println!(
+            "tenant {id}: http://{id}.localhost:{}/notes",
+            address.port()
+        );
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(tenancy): State<Tenancy>) -> Response {
+    match tenancy.catalog().count_tenants().await {
+        Ok(tenants) => axum::Json(json!({ "status": "ready", "tenants": tenants })).into_response(),
+        Err(error) => {
+            tracing::warn!(error = %tenancy::error_chain(&error), "readiness check failed");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the catalog cannot be read",
+            )
+            .retry_after(1)
+            .into_response()
+        }
+    }
+}
+
+async fn central_not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route on the central host; tenant routes are served on tenant hosts",
+    )
+}
+
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+
+    let response = next.run(request).await;
+    let tenant_id = response
+        .extensions()
+        .get::<ServedTenant>()
+        .map(|served| served.0.clone());
+    tracing::info!(
+        target: "tenancy::request",
+        tenant_id = tenant_id.as_ref().map(TenantId::as_str),
+        %method,
+        path,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
