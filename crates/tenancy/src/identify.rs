@@ -108,11 +108,30 @@ enum HostRoute {
 pub struct Resolver {
     catalog: Catalog,
     options: Arc<IdentifyOptions>,
+    caches: Caches,
+}
+
+/// The caches alone, so the catalog's change hook can hold them without holding the
+/// catalog itself (which would keep the catalog alive through its own hook list).
+#[derive(Clone)]
+struct Caches {
     hosts: Cache<String, HostRoute>,
     tenants: Cache<TenantId, Option<Arc<Tenant>>>,
     /// Bumped by every invalidation. A lookup that started before a bump does not cache
     /// what it read, since the catalog may have changed under it.
     epoch: Arc<AtomicU64>,
+}
+
+impl Caches {
+    fn invalidate(&self, change: &Change) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some(id) = &change.tenant_id {
+            self.tenants.invalidate(id);
+        }
+        if change.affects_routing() {
+            self.hosts.invalidate_all();
+        }
+    }
 }
 
 impl std::fmt::Debug for Resolver {
@@ -129,22 +148,25 @@ impl Resolver {
         options.central_domains = normalize_central(&options.central_domains);
         // The TTL is a safety net only; invalidation normally comes from the change log.
         let ttl = Duration::from_secs(300);
-        let resolver = Resolver {
+        let caches = Caches {
             hosts: Cache::builder()
                 .max_capacity(options.cache_capacity)
                 .time_to_live(ttl)
+                .support_invalidation_closures()
                 .build(),
             tenants: Cache::builder()
                 .max_capacity(options.cache_capacity)
                 .time_to_live(ttl)
                 .build(),
-            catalog: catalog.clone(),
-            options: Arc::new(options),
             epoch: Arc::default(),
         };
-        let hook = resolver.clone();
+        let hook = caches.clone();
         catalog.watch(move |change| hook.invalidate(change));
-        resolver
+        Resolver {
+            catalog,
+            options: Arc::new(options),
+            caches,
+        }
     }
 
     /// The options in force (central domains normalised).
@@ -154,21 +176,16 @@ impl Resolver {
 
     /// Forgets what a change may have made stale.
     pub fn invalidate(&self, change: &Change) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        if let Some(id) = &change.tenant_id {
-            self.tenants.invalidate(id);
-        }
-        if change.affects_routing() {
-            self.hosts.invalidate_all();
-        }
+        self.caches.invalidate(change);
     }
 
     /// Forgets one tenant's cached state and the hosts that lead to it.
     pub fn invalidate_tenant(&self, id: &TenantId) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.tenants.invalidate(id);
+        self.caches.epoch.fetch_add(1, Ordering::SeqCst);
+        self.caches.tenants.invalidate(id);
         let id = id.clone();
-        self.hosts
+        self.caches
+            .hosts
             .invalidate_entries_if(move |_, route| match route {
                 HostRoute::Domain(owner) | HostRoute::Subdomain(owner) => *owner == id,
                 HostRoute::Unknown => false,
@@ -178,9 +195,9 @@ impl Resolver {
 
     /// Forgets everything cached.
     pub fn invalidate_all(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.tenants.invalidate_all();
-        self.hosts.invalidate_all();
+        self.caches.epoch.fetch_add(1, Ordering::SeqCst);
+        self.caches.tenants.invalidate_all();
+        self.caches.hosts.invalidate_all();
     }
 
     /// Identifies the tenant of a request.
@@ -246,16 +263,16 @@ impl Resolver {
     }
 
     async fn route(&self, host: String) -> Result<HostRoute, Error> {
-        if let Some(route) = self.hosts.get(&host) {
+        if let Some(route) = self.caches.hosts.get(&host) {
             return Ok(route);
         }
-        let epoch = self.epoch.load(Ordering::SeqCst);
+        let epoch = self.caches.epoch.load(Ordering::SeqCst);
         let route = match self.catalog.tenant_for_domain(&host).await? {
             Some(id) => HostRoute::Domain(id),
             None => self.subdomain_route(&host),
         };
-        if self.epoch.load(Ordering::SeqCst) == epoch {
-            self.hosts.insert(host, route.clone());
+        if self.caches.epoch.load(Ordering::SeqCst) == epoch {
+            self.caches.hosts.insert(host, route.clone());
         }
         Ok(route)
     }
@@ -273,13 +290,13 @@ impl Resolver {
 
     /// A tenant by id, through the cache.
     pub async fn tenant(&self, id: &TenantId) -> Result<Option<Arc<Tenant>>, Error> {
-        if let Some(cached) = self.tenants.get(id) {
+        if let Some(cached) = self.caches.tenants.get(id) {
             return Ok(cached);
         }
-        let epoch = self.epoch.load(Ordering::SeqCst);
+        let epoch = self.caches.epoch.load(Ordering::SeqCst);
         let tenant = self.catalog.tenant(id).await?.map(Arc::new);
-        if self.epoch.load(Ordering::SeqCst) == epoch {
-            self.tenants.insert(id.clone(), tenant.clone());
+        if self.caches.epoch.load(Ordering::SeqCst) == epoch {
+            self.caches.tenants.insert(id.clone(), tenant.clone());
         }
         Ok(tenant)
     }
