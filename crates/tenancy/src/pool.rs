@@ -104,6 +104,8 @@ struct Idle {
 }
 
 struct Slot {
+    /// The database name, shared with the connections handed out (no allocation per hit).
+    name: Arc<str>,
     /// Oldest at the front; checkouts take from the back, where connections are warmest.
     idle: VecDeque<Idle>,
     in_use: usize,
@@ -253,25 +255,37 @@ impl ServerPool {
         }
     }
 
+    fn slot<'s>(&self, state: &'s mut State, database: &str) -> &'s mut Slot {
+        if !state.slots.contains_key(database) {
+            let name: Arc<str> = Arc::from(database);
+            let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+            let (idle, in_use, opening) = (VecDeque::new(), 0, 0);
+            let slot = Slot {
+                name: name.clone(),
+                idle,
+                in_use,
+                opening,
+                generation,
+            };
+            state.slots.insert(name, slot);
+        }
+        state.slots.get_mut(database).expect("slot inserted above")
+    }
+
     /// Decides, under the lock, how this checkout proceeds. Never awaits.
     fn step(self: &Arc<Self>, database: &str) -> Result<Step, Error> {
         let mut state = self.lock();
         if state.closed {
             return Err(Error::PoolClosed(self.server.name().to_owned()));
         }
-        let key: Arc<str> = Arc::from(database);
-        let slot = state.slots.entry(key.clone()).or_insert_with(|| Slot {
-            idle: VecDeque::new(),
-            in_use: 0,
-            opening: 0,
-            generation: self.generations.fetch_add(1, Ordering::Relaxed),
-        });
+        let slot = self.slot(&mut state, database);
 
         if let Some(idle) = slot.idle.pop_back() {
             slot.in_use += 1;
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
+            let name = slot.name.clone();
             return Ok(Step::Ready(self.hand_out(
-                key,
+                name,
                 slot.generation,
                 idle.conn,
                 idle.permit,
@@ -335,7 +349,8 @@ impl ServerPool {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "opened tenant connection"
                 );
-                Ok(self.hand_out(Arc::from(database), generation, conn, permit))
+                let name = slot.name.clone();
+                Ok(self.hand_out(name, generation, conn, permit))
             }
             failed => {
                 if slot.is_empty() {
