@@ -146,11 +146,7 @@ async fn identify_request(tenancy: &Tenancy, request: &Parts) -> Result<Identifi
         .and_then(|value| value.to_str().ok());
     let path = request.uri.path();
 
-    let asked = identify::Request {
-        host: &host,
-        header,
-        path,
-    };
+    let asked = identify::Request { host, header, path };
     tenancy.identify(asked).await.map_err(|error| match error {
         Error::InvalidHost(_) => Problem::from(error),
         other => {
@@ -165,7 +161,7 @@ async fn identify_request(tenancy: &Tenancy, request: &Parts) -> Result<Identifi
     })
 }
 
-fn request_host(request: &Parts) -> Result<String, Problem> {
+fn request_host(request: &Parts) -> Result<&str, Problem> {
     let raw = match request.headers.get(header::HOST) {
         Some(value) => value.as_bytes(),
         None => match request.uri.authority() {
@@ -180,8 +176,9 @@ fn request_host(request: &Parts) -> Result<String, Problem> {
             }
         },
     };
-    // Normalising here only checks the bytes; the resolver normalises the text again.
-    tenancy::host::normalize_host_bytes(raw).map_err(|error| Problem::from(Error::from(error)))
+    // The resolver normalises the text; here only bytes that are not text are refused.
+    std::str::from_utf8(raw)
+        .map_err(|_| Problem::from(Error::from(tenancy::host::InvalidHost::InvalidUtf8)))
 }
 
 /// The answer for a tenant that exists but is not served, or `None` for an active one.
