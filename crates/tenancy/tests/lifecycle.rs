@@ -1,0 +1,158 @@
+//! Creating and deleting tenants when things go wrong: failed migrations, interrupted
+//! deletes, leftover files, and ids used again.
+
+mod support;
+
+use std::path::Path;
+
+use support::{TestTenancy, count_notes, open, tenant_id};
+use tenancy::catalog::Mutation;
+use tenancy::{
+    EmbeddedMigration, Error, NewTenant, PoolOptions, Tenancy, TenantMigrations, TenantStatus,
+};
+
+/// The first statement works and the second fails, so a half-applied schema would show.
+const BROKEN_MIGRATION: &str = "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT);
+INSERT INTO no_such_table VALUES (1);";
+
+async fn tenancy_with_broken_migration(data_dir: &Path) -> Tenancy {
+    let migrations = TenantMigrations::embedded(&[EmbeddedMigration {
+        version: 1,
+        description: "notes",
+        sql: BROKEN_MIGRATION,
+    }]);
+    Tenancy::builder(data_dir)
+        .migrations(migrations)
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Every file in the tenants folder, by name.
+fn tenant_files(test: &TestTenancy) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(test.tenants_dir()) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn failed_migration_leaves_a_failed_tenant_and_no_file() {
+    let test = TestTenancy::new(PoolOptions::default()).await;
+    let broken = tenancy_with_broken_migration(test.dir.path()).await;
+
+    let error = broken
+        .create_tenant(NewTenant::new(tenant_id("charlie")))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, Error::Migration { .. }), "{error:?}");
+    assert_eq!(tenant_files(&test), Vec::<String>::new());
+    let charlie = broken.catalog().tenant(&tenant_id("charlie")).await;
+    let charlie = charlie.unwrap().expect("the failed tenant keeps its row");
+    assert_eq!(charlie.status, TenantStatus::Failed);
+    let reason = charlie.reason.unwrap_or_default();
+    assert!(reason.contains("no_such_table"), "reason: {reason}");
+}
+
+#[tokio::test]
+async fn failed_tenant_is_created_once_the_migration_is_fixed() {
+    let test = TestTenancy::new(PoolOptions::default()).await;
+    let broken = tenancy_with_broken_migration(test.dir.path()).await;
+    broken
+        .create_tenant(NewTenant::new(tenant_id("charlie")))
+        .await
+        .unwrap_err();
+    broken.shutdown().await;
+
+    let fixed = open(test.dir.path(), PoolOptions::default()).await;
+    let mut again = NewTenant::new(tenant_id("charlie"));
+    again.seed = true;
+    let charlie = fixed.create_tenant(again).await.unwrap();
+
+    assert_eq!(charlie.status, TenantStatus::Active);
+    assert_eq!(charlie.reason, None);
+    assert_eq!(count_notes(&fixed, &charlie).await.unwrap(), 3);
+    let files = tenant_files(&test);
+    assert!(files.contains(&"charlie.sqlite".to_owned()), "{files:?}");
+    assert!(
+        !files.iter().any(|name| name.contains("partial")),
+        "{files:?}"
+    );
+}
+
+#[tokio::test]
+async fn deleted_id_can_be_created_again_with_a_fresh_database() {
+    let test = TestTenancy::new(PoolOptions::default()).await;
+    let foxtrot = test.create("foxtrot").await;
+    assert_eq!(count_notes(&test.tenancy, &foxtrot).await.unwrap(), 3);
+
+    test.tenancy.delete_tenant(&foxtrot.id).await.unwrap();
+    assert_eq!(
+        test.tenancy.catalog().tenant(&foxtrot.id).await.unwrap(),
+        None
+    );
+    assert_eq!(tenant_files(&test), Vec::<String>::new());
+
+    let fresh = NewTenant::new(foxtrot.id.clone());
+    let foxtrot = test.tenancy.create_tenant(fresh).await.unwrap();
+    assert_eq!(foxtrot.status, TenantStatus::Active);
+    assert_eq!(count_notes(&test.tenancy, &foxtrot).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn delete_interrupted_after_marking_finishes_when_run_again() {
+    let test = TestTenancy::new(PoolOptions::default()).await;
+    let golf = test.create("golf").await;
+    let mark = Mutation::MarkDeleting {
+        id: golf.id.clone(),
+    };
+    test.tenancy.catalog().apply(mark, None).await.unwrap();
+
+    let report = test.tenancy.doctor().await.unwrap();
+    let stuck: Vec<_> = report.stuck.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(stuck, ["golf"]);
+
+    test.tenancy.delete_tenant(&golf.id).await.unwrap();
+    assert_eq!(test.tenancy.catalog().tenant(&golf.id).await.unwrap(), None);
+    assert_eq!(tenant_files(&test), Vec::<String>::new());
+    assert!(test.tenancy.doctor().await.unwrap().is_healthy());
+}
+
+#[tokio::test]
+async fn leftover_file_without_a_tenant_is_refused_and_listed_by_doctor() {
+    let test = TestTenancy::new(PoolOptions::default()).await;
+    std::fs::create_dir_all(test.tenants_dir()).unwrap();
+    let leftover = test.tenants_dir().join("hotel.sqlite");
+    std::fs::write(&leftover, b"someone's data").unwrap();
+
+    let error = test
+        .tenancy
+        .create_tenant(NewTenant::new(tenant_id("hotel")))
+        .await
+        .unwrap_err();
+
+    match &error {
+        Error::LeftoverStorage { location, .. } => {
+            assert_eq!(Path::new(location), leftover.as_path());
+        }
+        other => panic!("expected LeftoverStorage, got {other:?}"),
+    }
+    assert!(error.to_string().contains("hotel.sqlite"), "{error}");
+    assert_eq!(
+        test.tenancy
+            .catalog()
+            .tenant(&tenant_id("hotel"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(std::fs::read(&leftover).unwrap(), b"someone's data");
+    let orphans = test.tenancy.doctor().await.unwrap().orphans;
+    let orphans: Vec<_> = orphans.iter().map(|o| o.database.as_str()).collect();
+    assert_eq!(orphans, ["hotel"]);
+}
