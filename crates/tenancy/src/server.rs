@@ -178,9 +178,78 @@ impl Server {
     /// Removes a tenant database. A database that is already gone is not an error.
     pub(crate) async fn drop_database(&self, database: &str) -> Result<(), Error> {
         match &self.kind {
-            ServerKind::Sqlite { dir } => remove_sqlite_files(&sqlite_path(dir, database)),
+            ServerKind::Sqlite { dir } => {
+                remove_sqlite_files(&sqlite_path(dir, database))?;
+                remove_file_if_exists(&lock_path(dir, database))
+            }
         }
     }
+
+    /// Takes the exclusive maintenance lock of one database (held by migrations), waiting at
+    /// most `wait`. `None` means another holder kept it the whole time.
+    ///
+    /// The lock is the operating system's file lock, so it is released when its holder
+    /// exits, even by a crash.
+    pub async fn lock_database(
+        &self,
+        database: &str,
+        wait: Duration,
+    ) -> Result<Option<DatabaseLock>, Error> {
+        match &self.kind {
+            ServerKind::Sqlite { dir } => FileLock::acquire(&lock_path(dir, database), wait)
+                .await
+                .map(|lock| lock.map(|lock| DatabaseLock { _lock: lock })),
+        }
+    }
+}
+
+/// An exclusive lock on one tenant database; released when dropped.
+#[derive(Debug)]
+pub struct DatabaseLock {
+    _lock: FileLock,
+}
+
+/// An exclusive advisory lock on a file, released when dropped or when the process exits.
+#[derive(Debug)]
+pub struct FileLock {
+    _file: std::fs::File,
+}
+
+impl FileLock {
+    /// Takes the lock, polling until `wait` has passed. `None` when it stayed taken.
+    pub async fn acquire(path: &Path, wait: Duration) -> Result<Option<FileLock>, Error> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| Error::io("creating directory", parent, error))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|error| Error::io("opening lock file", path, error))?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Some(FileLock { _file: file })),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(error)) => {
+                    return Err(Error::io("locking", path, error));
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(LOCK_POLL_INTERVAL).await;
+        }
+    }
+}
+
+/// How often a waiting lock is tried again.
+const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+fn lock_path(dir: &Path, database: &str) -> PathBuf {
+    dir.join(format!("{database}.sqlite.lock"))
 }
 
 fn sqlite_path(dir: &Path, database: &str) -> PathBuf {

@@ -96,17 +96,20 @@ impl TenancyBuilder {
         let catalog = Catalog::open_sqlite(&catalog_path).await?;
         let resolver = Resolver::new(catalog.clone(), self.identify);
         let local = Server::sqlite(LOCAL_SERVER, self.data_dir.join("tenants"));
+        let pool_options = self.pool.clone();
         let pools = PoolManager::new([local.clone()], &self.pool);
         let poller = catalog
             .spawn_change_poller(self.change_poll_interval)
             .await?;
 
         let inner = Inner {
+            data_dir: self.data_dir,
             catalog,
             resolver,
             pools,
             servers: vec![local],
             migrations: self.migrations,
+            pool_options,
             seeder: self.seeder,
             poller,
         };
@@ -118,11 +121,13 @@ impl TenancyBuilder {
 }
 
 pub(crate) struct Inner {
+    pub(crate) data_dir: PathBuf,
     pub(crate) catalog: Catalog,
     pub(crate) resolver: Resolver,
     pub(crate) pools: PoolManager,
     pub(crate) servers: Vec<Server>,
     pub(crate) migrations: TenantMigrations,
+    pub(crate) pool_options: PoolOptions,
     pub(crate) seeder: Option<Arc<dyn Seeder>>,
     poller: tokio::task::JoinHandle<()>,
 }
@@ -190,6 +195,16 @@ impl Tenancy {
         &self.inner.pools
     }
 
+    /// The tenant migrations this handle applies.
+    pub fn migrations(&self) -> &TenantMigrations {
+        &self.inner.migrations
+    }
+
+    /// The connection limits in force.
+    pub fn pool_options(&self) -> &PoolOptions {
+        &self.inner.pool_options
+    }
+
     /// The configured servers.
     pub fn servers(&self) -> &[Server] {
         &self.inner.servers
@@ -219,6 +234,10 @@ impl Tenancy {
             .server(&tenant.server)?
             .acquire(&tenant.database)
             .await
+    }
+
+    pub(crate) fn actor(&self) -> Option<&str> {
+        self.actor.as_deref()
     }
 
     pub(crate) async fn apply(&self, mutation: Mutation) -> Result<Change, Error> {

@@ -7,6 +7,7 @@
 
 mod mutation;
 mod rows;
+mod runs;
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -22,6 +23,7 @@ use crate::tenant::{Domain, Tenant, TenantStatus};
 use crate::tenant_id::TenantId;
 
 pub use mutation::Mutation;
+pub use runs::{RunRecord, RunTenant};
 
 /// How long a catalog writer waits for another writer before giving up.
 ///

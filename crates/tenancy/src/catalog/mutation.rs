@@ -103,6 +103,18 @@ pub enum Mutation {
         /// The normalised host.
         host: String,
     },
+    /// Records that a migration run changed a tenant's database (applied or reverted
+    /// versions), in the run's journal and in the change log.
+    RecordMigration {
+        /// The tenant.
+        id: TenantId,
+        /// The run.
+        run_id: i64,
+        /// Versions applied or reverted.
+        versions: Vec<i64>,
+        /// Whether the versions were reverted (a rollback) rather than applied.
+        reverted: bool,
+    },
 }
 
 impl Mutation {
@@ -122,6 +134,10 @@ impl Mutation {
             Mutation::AddDomain { .. } => "domain.added",
             Mutation::RemoveDomain { .. } => "domain.removed",
             Mutation::SetPrimaryDomain { .. } => "domain.primary_set",
+            Mutation::RecordMigration {
+                reverted: false, ..
+            } => "tenant.migrated",
+            Mutation::RecordMigration { reverted: true, .. } => "tenant.rolled_back",
         }
     }
 
@@ -138,7 +154,8 @@ impl Mutation {
             | Mutation::Update { id, .. }
             | Mutation::MarkDeleting { id }
             | Mutation::Remove { id }
-            | Mutation::AddDomain { id, .. } => Some(id),
+            | Mutation::AddDomain { id, .. }
+            | Mutation::RecordMigration { id, .. } => Some(id),
             Mutation::RemoveDomain { .. } | Mutation::SetPrimaryDomain { .. } => None,
         }
     }
@@ -172,6 +189,11 @@ impl Mutation {
             }
             Mutation::RemoveDomain { host } | Mutation::SetPrimaryDomain { host } => {
                 json!({ "host": host })
+            }
+            Mutation::RecordMigration {
+                run_id, versions, ..
+            } => {
+                json!({ "run_id": run_id, "versions": versions })
             }
             _ => json!({}),
         }
@@ -252,6 +274,16 @@ impl Mutation {
             }
             Mutation::RemoveDomain { host } => remove_domain(conn, host).await.map(Some),
             Mutation::SetPrimaryDomain { host } => set_primary(conn, host).await.map(Some),
+            Mutation::RecordMigration {
+                id,
+                run_id,
+                versions,
+                reverted,
+            } => {
+                let status = if *reverted { "rolled_back" } else { "migrated" };
+                super::runs::set_run_tenant(conn, *run_id, id, status, None, versions).await?;
+                Ok(Some(id.clone()))
+            }
         }
     }
 

@@ -7,8 +7,16 @@ use std::sync::Arc;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{SqlSafeStr, SqliteConnection};
 
+mod ops;
+mod run;
+mod tenant;
+
 use crate::error::Error;
 use crate::tenant_id::TenantId;
+
+pub use ops::SqlOutcome;
+pub use run::{Progress, RunKind, RunOptions, RunReport, TenantResult};
+pub use tenant::MigrationState;
 
 /// A migration compiled into the binary, usually with `include_str!`.
 #[derive(Debug, Clone, Copy)]
@@ -89,9 +97,9 @@ impl TenantMigrations {
         tenant_id: &TenantId,
         conn: &mut SqliteConnection,
     ) -> Result<(), Error> {
-        self.migrator
-            .run(conn)
+        self.apply_pending(conn, false)
             .await
+            .map(drop)
             .map_err(|source| Error::Migration {
                 tenant_id: tenant_id.clone(),
                 source,
@@ -100,12 +108,27 @@ impl TenantMigrations {
 }
 
 pub(crate) fn catalog_migrator() -> Migrator {
-    let migration = Migration::new(
-        1,
-        Cow::Borrowed("catalog"),
-        MigrationType::Simple,
-        include_str!("../migrations/catalog/sqlite/0001_catalog.sql").into_sql_str(),
-        false,
-    );
-    Migrator::with_migrations(vec![migration])
+    let files = [
+        (
+            1,
+            "catalog",
+            include_str!("../../migrations/catalog/sqlite/0001_catalog.sql"),
+        ),
+        (
+            2,
+            "migration runs",
+            include_str!("../../migrations/catalog/sqlite/0002_migration_runs.sql"),
+        ),
+    ];
+    let migrations = files.into_iter().map(|(version, description, sql)| {
+        let kind = MigrationType::Simple;
+        Migration::new(
+            version,
+            Cow::Borrowed(description),
+            kind,
+            sql.into_sql_str(),
+            false,
+        )
+    });
+    Migrator::with_migrations(migrations.collect())
 }

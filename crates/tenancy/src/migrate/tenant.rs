@@ -1,0 +1,213 @@
+//! One tenant database against the migration set: what is applied, what is pending, and
+//! applying or reverting in one transaction.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sqlx::migrate::{Migrate, MigrateError, Migration};
+use sqlx::{Connection as _, SqliteConnection};
+
+use super::TenantMigrations;
+
+/// Where one tenant database stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MigrationState {
+    /// Versions applied, ascending.
+    pub applied: Vec<i64>,
+    /// Versions of the set not applied yet, ascending.
+    pub pending: Vec<i64>,
+    /// Why the database cannot be migrated as it is (edited or missing migration,
+    /// half-applied migration), naming the file.
+    pub problem: Option<String>,
+}
+
+impl MigrationState {
+    /// The newest applied version, if any.
+    pub fn version(&self) -> Option<i64> {
+        self.applied.last().copied()
+    }
+}
+
+impl TenantMigrations {
+    fn table(&self) -> &str {
+        &self.migrator.table_name
+    }
+
+    fn ups(&self) -> impl Iterator<Item = &Migration> {
+        self.migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+    }
+
+    /// Every version of the set, ascending.
+    pub fn versions(&self) -> Vec<i64> {
+        self.ups().map(|m| m.version).collect()
+    }
+
+    /// The file a version comes from, as people name it: `0002_add_tags.sql`.
+    pub fn file_name(&self, version: i64) -> String {
+        match self.ups().find(|m| m.version == version) {
+            Some(m) => format!("{version:04}_{}.sql", m.description.replace(' ', "_")),
+            None => format!("version {version}"),
+        }
+    }
+
+    /// Explains a migrator error in terms of files, for reports.
+    pub fn describe(&self, error: &MigrateError) -> String {
+        match error {
+            MigrateError::VersionMismatch(v) => format!(
+                "{} was applied to this tenant but has been edited since (checksum mismatch)",
+                self.file_name(*v)
+            ),
+            MigrateError::VersionMissing(v) => format!(
+                "migration {v} was applied to this tenant but is missing from the migration files"
+            ),
+            MigrateError::Dirty(v) => format!(
+                "{} is partially applied (dirty); repair the database before migrating again",
+                self.file_name(*v)
+            ),
+            MigrateError::ExecuteMigration(source, v) => {
+                format!("{} failed: {source}", self.file_name(*v))
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// Reads where a tenant database stands. Creates the bookkeeping table if missing.
+    pub async fn state(&self, conn: &mut SqliteConnection) -> Result<MigrationState, MigrateError> {
+        let applied = self.applied(conn).await?;
+        let problem = self
+            .validate(&applied)
+            .err()
+            .map(|error| self.describe(&error));
+        let dirty = conn.dirty_version(self.table()).await?;
+        let problem = dirty
+            .map(|v| self.describe(&MigrateError::Dirty(v)))
+            .or(problem);
+
+        let pending = self
+            .ups()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains_key(v))
+            .collect();
+        let mut applied: Vec<i64> = applied.into_keys().collect();
+        applied.sort_unstable();
+        Ok(MigrationState {
+            applied,
+            pending,
+            problem,
+        })
+    }
+
+    async fn applied(
+        &self,
+        conn: &mut SqliteConnection,
+    ) -> Result<HashMap<i64, Vec<u8>>, MigrateError> {
+        conn.ensure_migrations_table(self.table()).await?;
+        let applied = conn.list_applied_migrations(self.table()).await?;
+        Ok(applied
+            .into_iter()
+            .map(|m| (m.version, m.checksum.into_owned()))
+            .collect())
+    }
+
+    fn validate(&self, applied: &HashMap<i64, Vec<u8>>) -> Result<(), MigrateError> {
+        for (version, checksum) in applied {
+            match self.ups().find(|m| m.version == *version) {
+                None => return Err(MigrateError::VersionMissing(*version)),
+                Some(m) if m.checksum.as_ref() != checksum.as_slice() => {
+                    return Err(MigrateError::VersionMismatch(*version));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies every pending migration in one transaction: all of them, or none.
+    ///
+    /// Returns the versions applied. With `dry_run`, checks and returns what would be
+    /// applied without applying it.
+    pub async fn apply_pending(
+        &self,
+        conn: &mut SqliteConnection,
+        dry_run: bool,
+    ) -> Result<Vec<i64>, MigrateError> {
+        let applied = self.applied(conn).await?;
+        if let Some(version) = conn.dirty_version(self.table()).await? {
+            return Err(MigrateError::Dirty(version));
+        }
+        self.validate(&applied)?;
+        let pending: Vec<&Migration> = self
+            .ups()
+            .filter(|m| !applied.contains_key(&m.version))
+            .collect();
+        if dry_run || pending.is_empty() {
+            return Ok(pending.iter().map(|m| m.version).collect());
+        }
+
+        // Each migration runs in a savepoint inside this transaction, so a failure in the
+        // third leaves the first two undone as well: the tenant is untouched.
+        let mut tx = conn.begin().await?;
+        for migration in &pending {
+            tx.apply(self.table(), migration).await?;
+        }
+        tx.commit().await?;
+        Ok(pending.iter().map(|m| m.version).collect())
+    }
+
+    /// The version a rollback of `steps` migrations goes back to: everything newer than it
+    /// is undone. Only reversible migrations (with a `.down.sql`) count.
+    pub fn rollback_target(&self, steps: usize) -> Result<i64, String> {
+        let mut reversible: Vec<i64> = self
+            .migrator
+            .iter()
+            .filter(|m| m.migration_type.is_down_migration())
+            .map(|m| m.version)
+            .collect();
+        reversible.sort_unstable();
+        if steps == 0 || steps > reversible.len() {
+            return Err(format!(
+                "cannot roll back {steps} migration(s): the set has {} reversible one(s)",
+                reversible.len()
+            ));
+        }
+        let undone = reversible[reversible.len() - steps];
+        Ok(self
+            .versions()
+            .into_iter()
+            .filter(|v| *v < undone)
+            .max()
+            .unwrap_or(0))
+    }
+
+    /// Reverts, in one transaction, every applied migration newer than `target` that has a
+    /// down migration. Returns the versions reverted (none when the tenant never applied
+    /// them).
+    pub async fn revert_to(
+        &self,
+        conn: &mut SqliteConnection,
+        target: i64,
+        dry_run: bool,
+    ) -> Result<Vec<i64>, MigrateError> {
+        let applied = self.applied(conn).await?;
+        self.validate(&applied)?;
+        let mut downs: Vec<&Migration> = self
+            .migrator
+            .iter()
+            .filter(|m| m.migration_type.is_down_migration())
+            .filter(|m| m.version > target && applied.contains_key(&m.version))
+            .collect();
+        downs.sort_by_key(|m| std::cmp::Reverse(m.version));
+        if dry_run || downs.is_empty() {
+            return Ok(downs.iter().map(|m| m.version).collect());
+        }
+
+        let mut tx = conn.begin().await?;
+        for migration in &downs {
+            tx.revert(self.table(), migration).await?;
+        }
+        tx.commit().await?;
+        Ok(downs.iter().map(|m| m.version).collect())
+    }
+}
