@@ -51,6 +51,106 @@ pub enum Command {
     Domains(DomainsCommand),
     /// Check the catalog against the tenant databases; --repair finishes stuck tenants.
     Doctor(DoctorArgs),
+    /// Apply tenant migrations to every tenant (or some), in parallel, resumably.
+    Migrate(MigrateArgs),
+    /// Run the application's seeder on tenants.
+    Seed(SeedArgs),
+    /// Run one SQL statement on each tenant and print each tenant's result.
+    Run(RunSqlArgs),
+}
+
+/// Which tenants a command touches.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TenantSelection {
+    /// Only this tenant (repeatable) [default: every active tenant].
+    #[arg(long = "tenant", value_name = "ID")]
+    pub tenants: Vec<TenantId>,
+    /// Only tenants on this server.
+    #[arg(long, value_name = "NAME")]
+    pub server: Option<String>,
+}
+
+/// `tenancy migrate`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct MigrateArgs {
+    /// Status or rollback instead of migrating.
+    #[command(subcommand)]
+    pub command: Option<MigrateCommand>,
+    /// Which tenants.
+    #[command(flatten)]
+    pub selection: TenantSelection,
+    /// How the run proceeds.
+    #[command(flatten)]
+    pub run: RunFlags,
+    /// Continue the newest run that was interrupted, with its own tenants and options.
+    #[arg(long, conflicts_with_all = ["tenants", "server", "dry_run"])]
+    pub resume: bool,
+}
+
+/// Options shared by migrate and rollback.
+#[derive(Debug, Args, Clone)]
+pub struct RunFlags {
+    /// Tenants handled at once [default: the connection budget, at most 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallel: Option<u16>,
+    /// Stop starting tenants after the first failure (resume later with --resume).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Show what would change without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also migrate tenants in maintenance.
+    #[arg(long)]
+    pub include_maintenance: bool,
+    /// Seconds to wait for a tenant another run is migrating before reporting it busy.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub lock_wait: u64,
+}
+
+/// `tenancy migrate status|rollback`.
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Each tenant's applied version and what is pending, with a count per version.
+    Status {
+        /// Which tenants.
+        #[command(flatten)]
+        selection: TenantSelection,
+        /// Only tenants with pending migrations (or a problem).
+        #[arg(long)]
+        pending: bool,
+    },
+    /// Revert the newest reversible migrations on the tenants that applied them.
+    Rollback {
+        /// Which tenants.
+        #[command(flatten)]
+        selection: TenantSelection,
+        /// How many migrations to revert.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        steps: u16,
+        /// How the run proceeds.
+        #[command(flatten)]
+        run: RunFlags,
+    },
+}
+
+/// `tenancy seed`.
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Which tenants.
+    #[command(flatten)]
+    pub selection: TenantSelection,
+}
+
+/// `tenancy run`.
+#[derive(Debug, Args)]
+pub struct RunSqlArgs {
+    /// Which tenants.
+    #[command(flatten)]
+    pub selection: TenantSelection,
+    /// The SQL statement, after `--`.
+    #[arg(last = true, required = true, value_name = "SQL")]
+    pub sql: Vec<String>,
 }
 
 /// `tenancy serve`.

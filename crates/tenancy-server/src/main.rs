@@ -65,6 +65,9 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<bool> {
             .await
             .map(|()| true),
         Command::Doctor(args) => commands::doctor::run(&tenancy, args, out).await,
+        Command::Migrate(args) => commands::migrate::run(&tenancy, args, out).await,
+        Command::Seed(args) => commands::migrate::seed(&tenancy, args, out).await,
+        Command::Run(args) => commands::migrate::run_sql(&tenancy, args, out).await,
         Command::Init(_) => unreachable!("handled above"),
     };
     tenancy.shutdown().await;

@@ -6,4 +6,5 @@
 pub mod doctor;
 pub mod domains;
 pub mod init;
+pub mod migrate;
 pub mod tenants;

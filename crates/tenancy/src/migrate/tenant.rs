@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use sqlx::migrate::{Migrate, MigrateError, Migration};
+use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationType};
 use sqlx::{Connection as _, SqliteConnection};
 
 use super::TenantMigrations;
@@ -47,7 +47,13 @@ impl TenantMigrations {
     /// The file a version comes from, as people name it: `0002_add_tags.sql`.
     pub fn file_name(&self, version: i64) -> String {
         match self.ups().find(|m| m.version == version) {
-            Some(m) => format!("{version:04}_{}.sql", m.description.replace(' ', "_")),
+            Some(m) => {
+                let suffix = match m.migration_type {
+                    MigrationType::ReversibleUp => ".up.sql",
+                    _ => ".sql",
+                };
+                format!("{version:04}_{}{suffix}", m.description.replace(' ', "_"))
+            }
             None => format!("version {version}"),
         }
     }
