@@ -302,15 +302,7 @@ fn status_text(
             problem,
         ]);
     }
-    let counts: Vec<String> = per_version
-        .iter()
-        .map(|(v, n)| format!("version {v}: {n}"))
-        .collect();
-    let latest = latest.map_or("none".into(), |v| v.to_string());
-    format!(
-        "{table}\nlatest version: {latest}; tenants per version: {}",
-        counts.join(", ")
-    )
+    format!("{table}\n{footer}")
 }
 
 /// Runs `tenancy seed`; returns whether every tenant was seeded.
