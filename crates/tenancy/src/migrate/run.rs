@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::catalog::Mutation;
@@ -194,26 +193,24 @@ impl Tenancy {
     ) -> Result<RunReport, Error> {
         let _lock = self.lock_run(run_id).await?;
         let total = tenants.len();
-        let permits = Arc::new(Semaphore::new(options.parallel.max(1)));
+        let parallel = options.parallel.max(1);
         let failed = Arc::new(AtomicBool::new(false));
         let mut tasks = JoinSet::new();
         let mut not_run = Vec::new();
         let mut results = Vec::with_capacity(total);
 
         for tenant_id in tenants {
-            let permit = permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore never closed");
+            // Waiting for a task to finish here (not for a permit it releases) means its
+            // result is reported, and the stop flag read, before the next tenant starts.
+            while tasks.len() >= parallel {
+                let done = tasks.join_next().await.expect("the set is not empty");
+                collect(done, &mut results, progress, total);
+            }
             let stopped =
                 stop.load(Ordering::SeqCst) || (options.fail_fast && failed.load(Ordering::SeqCst));
             if stopped {
                 not_run.push(tenant_id);
                 continue;
-            }
-            while let Some(done) = tasks.try_join_next() {
-                collect(done, &mut results, progress, total);
             }
             let (tenancy, options, failed) = (self.clone(), options.clone(), failed.clone());
             tasks.spawn(async move {
@@ -221,7 +218,6 @@ impl Tenancy {
                 if result.is_failure() {
                     failed.store(true, Ordering::SeqCst);
                 }
-                drop(permit);
                 result
             });
         }
