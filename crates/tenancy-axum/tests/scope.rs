@@ -36,9 +36,9 @@ async fn interleaved_central_requests_never_see_a_tenant_on_one_thread() {
     let app = test.router();
 
     let mut requests = tokio::task::JoinSet::new();
-    for n in 0..200 {
+    for n in 0..200_u32 {
         let app = app.clone();
-        let host = if n % 2 == 0 {
+        let host = if n.is_multiple_of(2) {
             "alpha.localhost"
         } else {
             "localhost"
