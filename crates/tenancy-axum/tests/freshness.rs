@@ -100,3 +100,25 @@ async fn warm_tenant_is_served_with_the_catalog_closed() {
     assert_eq!(cold.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(cold.code(), "catalog_unavailable");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_created_by_another_handle_replaces_a_cached_not_found() {
+    let test = TestApp::new().await;
+    let serving = test.router();
+    let before = get_from(&serving, "zulu.localhost", "/whoami").await;
+    assert_eq!(before.code(), "tenant_not_found");
+
+    let other = open(test.dir.path(), Default::default(), Default::default()).await;
+    let mut zulu = tenancy::NewTenant::new(tenant_id("zulu"));
+    zulu.domains = vec!["zulu.example.test".into()];
+    other.create_tenant(zulu).await.unwrap();
+
+    let served = eventually(async || {
+        let reply = get_from(&serving, "zulu.localhost", "/whoami").await;
+        reply.answered_by() == "zulu"
+    })
+    .await;
+    assert!(served, "the new tenant never reached the serving handle");
+    let by_domain = get_from(&serving, "zulu.example.test", "/whoami").await;
+    assert_eq!(by_domain.answered_by(), "zulu");
+}
