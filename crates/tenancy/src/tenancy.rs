@@ -250,6 +250,8 @@ impl Tenancy {
     /// Closes every pool and the catalog. Requests still in flight finish on their
     /// connections, which close when returned.
     pub async fn shutdown(&self) {
+        // Stopped first: a poll racing the catalog's close would report a spurious failure.
+        self.inner.poller.abort();
         self.inner.pools.shutdown().await;
         self.inner.catalog.close().await;
     }
