@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use tenancy::{TenantId, TenantStatus};
 
 use crate::config::LogFormat;
@@ -263,7 +263,7 @@ pub struct UpdateArgs {
 
 /// `tenancy tenants maintenance`.
 #[derive(Debug, Args)]
-#[group(id = "switch", required = true, multiple = false)]
+#[command(group(ArgGroup::new("switch").required(true).multiple(false)))]
 pub struct MaintenanceArgs {
     /// The tenant id.
     pub id: TenantId,
@@ -274,7 +274,7 @@ pub struct MaintenanceArgs {
     #[arg(long, group = "switch")]
     pub off: bool,
     /// Seconds clients are told to wait (Retry-After) while in maintenance.
-    #[arg(long, value_name = "SECS", requires = "on", default_value_t = tenancy::DEFAULT_MAINTENANCE_RETRY_AFTER_SECS)]
+    #[arg(long, value_name = "SECS", conflicts_with = "off", default_value_t = tenancy::DEFAULT_MAINTENANCE_RETRY_AFTER_SECS)]
     pub retry_after: u32,
 }
 
@@ -354,5 +354,34 @@ mod tests {
     fn maintenance_needs_on_or_off() {
         assert!(Cli::try_parse_from(["tenancy", "tenants", "maintenance", "acme"]).is_err());
         assert!(Cli::try_parse_from(["tenancy", "tenants", "maintenance", "acme", "--on"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["tenancy", "tenants", "maintenance", "acme", "--off"]).is_ok()
+        );
+        let both = ["tenancy", "tenants", "maintenance", "acme", "--on", "--off"];
+        assert!(Cli::try_parse_from(both).is_err());
+    }
+
+    #[test]
+    fn maintenance_takes_a_retry_after_only_with_on() {
+        let on = [
+            "tenancy",
+            "tenants",
+            "maintenance",
+            "acme",
+            "--on",
+            "--retry-after",
+            "120",
+        ];
+        assert!(Cli::try_parse_from(on).is_ok());
+        let off = [
+            "tenancy",
+            "tenants",
+            "maintenance",
+            "acme",
+            "--off",
+            "--retry-after",
+            "5",
+        ];
+        assert!(Cli::try_parse_from(off).is_err());
     }
 }

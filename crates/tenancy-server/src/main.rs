@@ -1,5 +1,6 @@
 //! The `tenancy` command.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -75,11 +76,19 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<bool> {
 }
 
 fn chain(error: &anyhow::Error) -> String {
-    error
-        .chain()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        // Some errors (sqlx's among them) repeat their source in their own message.
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 fn init_logging(config: &Config, serving: bool) {
@@ -88,7 +97,9 @@ fn init_logging(config: &Config, serving: bool) {
     let filter = EnvFilter::try_from_env("TENANCY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person watching; log files and pipes get plain text.
+        .with_ansi(std::io::stderr().is_terminal());
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
