@@ -18,6 +18,16 @@ use crate::config::Config;
 /// Opens the catalog and pools the configuration describes, with the configured tenant
 /// migrations (the demo's by default, with its seeder).
 pub async fn open(config: &Config, actor: &str) -> anyhow::Result<Tenancy> {
+    open_with_seed_notes(config, actor, demo::SEED_NOTES).await
+}
+
+/// [`open`], with the demo seeder writing `seed_notes` notes per tenant (benchmarks seed
+/// the workload's 100).
+pub async fn open_with_seed_notes(
+    config: &Config,
+    actor: &str,
+    seed_notes: usize,
+) -> anyhow::Result<Tenancy> {
     let builder = Tenancy::builder(&config.data_dir)
         .identify(config.identify_options())
         .pool(config.pool_options())
@@ -26,7 +36,7 @@ pub async fn open(config: &Config, actor: &str) -> anyhow::Result<Tenancy> {
         Some(dir) => builder.migrations(TenantMigrations::from_dir(dir).await?),
         None => builder
             .migrations(demo::migrations())
-            .seeder(demo::NotesSeeder),
+            .seeder(demo::NotesSeeder { notes: seed_notes }),
     };
     Ok(builder.build().await?)
 }
