@@ -277,9 +277,8 @@ pub async fn serve(router: Router) -> SocketAddr {
     addr
 }
 
-/// An HTTP client; reqwest is built without a TLS crypto provider, so install ring first.
+/// An HTTP client for the test servers (plain HTTP on loopback).
 pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()
         .timeout(PATIENCE)
