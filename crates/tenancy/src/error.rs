@@ -95,6 +95,10 @@ pub enum Error {
         waited_ms: u64,
     },
 
+    /// Connections to a previous database of the same name are still checked out.
+    #[error("connections to the previous database of tenant '{0}' are still in use; retry shortly")]
+    StillInUse(TenantId),
+
     /// The tenant's pool was closed (tenant suspended, deleted, or the manager shut down).
     #[error("the connection pool for '{0}' is closed")]
     PoolClosed(String),
@@ -169,7 +173,8 @@ impl Error {
             Error::TenantExists(_)
             | Error::InvalidState { .. }
             | Error::DomainTaken { .. }
-            | Error::LeftoverStorage { .. } => ErrorKind::Conflict,
+            | Error::LeftoverStorage { .. }
+            | Error::StillInUse(_) => ErrorKind::Conflict,
             Error::PoolTimeout { .. } | Error::PoolClosed(_) => ErrorKind::Unavailable,
             Error::Migration { .. }
             | Error::Seed { .. }
@@ -194,6 +199,7 @@ impl Error {
             Error::UnknownServer(_) => "unknown_server",
             Error::PoolTimeout { .. } => "pool_timeout",
             Error::PoolClosed(_) => "pool_closed",
+            Error::StillInUse(_) => "still_in_use",
             Error::Migration { .. } => "migration_failed",
             Error::Seed { .. } => "seed_failed",
             Error::Catalog(_) => "catalog_error",
@@ -222,8 +228,12 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        // Some errors (sqlx's among them) already print their cause; say each thing once.
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text

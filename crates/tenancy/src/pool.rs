@@ -458,6 +458,23 @@ impl ServerPool {
         self.returned.notify_waiters();
     }
 
+    /// Waits until no connection to `database` is open, at most `wait`. Returns whether
+    /// none is. Call [`Self::close_database`] first so idle ones go at once.
+    pub async fn wait_released(&self, database: &str, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            if !self.lock().slots.contains_key(database) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, returned).await.is_err() {
+                return !self.lock().slots.contains_key(database);
+            }
+        }
+    }
+
     /// Closes connections that have been idle longer than the idle timeout.
     pub async fn close_idle(&self) {
         let expired = self.take_idle(|idle| idle.since.elapsed() >= self.options.idle_timeout);

@@ -31,6 +31,8 @@ impl Tenancy {
         let domains = self.normalize_domains(&new.domains)?;
         let database = new.id.as_str().to_owned();
         self.refuse_existing(&new.id, &server, &database).await?;
+        self.release_old_connections(&new.id, &server, &database)
+            .await?;
 
         self.apply(Mutation::Create {
             id: new.id.clone(),
@@ -87,6 +89,25 @@ impl Tenancy {
                 location: server.location(db),
             }),
             _ => Ok(()),
+        }
+    }
+
+    /// A connection to a deleted database of the same name, still checked out somewhere,
+    /// would on closing remove the new database's journal files by name: wait it out.
+    async fn release_old_connections(
+        &self,
+        id: &TenantId,
+        server: &Server,
+        database: &str,
+    ) -> Result<(), Error> {
+        let pool = self.pools().server(server.name())?;
+        pool.close_database(database).await;
+        match pool
+            .wait_released(database, self.pool_options().acquire_timeout)
+            .await
+        {
+            true => Ok(()),
+            false => Err(Error::StillInUse(id.clone())),
         }
     }
 

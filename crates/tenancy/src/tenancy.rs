@@ -98,6 +98,7 @@ impl TenancyBuilder {
         let local = Server::sqlite(LOCAL_SERVER, self.data_dir.join("tenants"));
         let pool_options = self.pool.clone();
         let pools = PoolManager::new([local.clone()], &self.pool);
+        close_pools_on_changes(&catalog, &pools);
         let poller = catalog
             .spawn_change_poller(self.change_poll_interval)
             .await?;
@@ -118,6 +119,26 @@ impl TenancyBuilder {
             actor: self.actor.map(Arc::from),
         })
     }
+}
+
+/// Closes a tenant's connections in this process when any process suspends, pauses or
+/// deletes it: the gate then refuses its requests, and no connection to its database stays.
+fn close_pools_on_changes(catalog: &Catalog, pools: &PoolManager) {
+    let pools = pools.clone();
+    catalog.watch(move |change| {
+        if !change.closes_connections() {
+            return;
+        }
+        let Some((server, database)) = change.placement() else {
+            return;
+        };
+        let (Ok(pool), Ok(runtime)) = (pools.server(server), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let (pool, database) = (pool.clone(), database.to_owned());
+        runtime.spawn(async move { pool.close_database(&database).await });
+    });
 }
 
 pub(crate) struct Inner {

@@ -49,6 +49,23 @@ pub struct Change {
 }
 
 impl Change {
+    /// The tenant's server and database at the time of the change, when it had a row.
+    pub fn placement(&self) -> Option<(&str, &str)> {
+        let placement = self.detail.get("placement")?;
+        Some((
+            placement.get("server")?.as_str()?,
+            placement.get("database")?.as_str()?,
+        ))
+    }
+
+    /// Whether every process must close its connections to the tenant's database.
+    pub fn closes_connections(&self) -> bool {
+        matches!(
+            self.action.as_str(),
+            "tenant.suspended" | "tenant.maintenance_on" | "tenant.deleting" | "tenant.deleted"
+        )
+    }
+
     /// Whether the change can alter which host maps to which tenant.
     pub fn affects_routing(&self) -> bool {
         self.action.starts_with("domain.")
@@ -87,6 +104,15 @@ impl Catalog {
             std::fs::create_dir_all(parent)
                 .map_err(|error| Error::io("creating directory", parent, error))?;
         }
+        // Two processes opening a new catalog at once would both switch it to WAL and both
+        // create its tables; one at a time, the second finds the work done.
+        let lock_path = path.with_extension("sqlite.open-lock");
+        let _lock = crate::server::FileLock::acquire(&lock_path, BUSY_TIMEOUT)
+            .await?
+            .ok_or_else(|| Error::InvalidInput {
+                field: "catalog",
+                reason: format!("{} stayed locked by another process", lock_path.display()),
+            })?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -254,8 +280,14 @@ async fn apply_in_transaction(
         .map_err(Error::Catalog)?;
     let now = Utc::now();
 
+    // Read before the change, so a removed tenant's placement is still known to the
+    // processes that must close its connections.
+    let placement = match mutation.tenant_id() {
+        Some(id) => rows::placement(&mut tx, id).await?,
+        None => None,
+    };
     let tenant_id = mutation.execute(&mut tx, now).await?;
-    let change = rows::append_change(&mut tx, mutation, tenant_id, actor, now).await?;
+    let change = rows::append_change(&mut tx, mutation, tenant_id, placement, actor, now).await?;
 
     tx.commit().await.map_err(Error::Catalog)?;
     Ok(change)

@@ -148,14 +148,30 @@ pub(super) async fn changes_since(
     rows.iter().map(change_from_row).collect()
 }
 
+pub(super) async fn placement(
+    conn: &mut SqliteConnection,
+    id: &TenantId,
+) -> Result<Option<(String, String)>, Error> {
+    sqlx::query_as("SELECT server, database_name FROM tenants WHERE id = ?")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(Error::Catalog)
+}
+
 pub(super) async fn append_change(
     conn: &mut SqliteConnection,
     mutation: &Mutation,
     tenant_id: Option<TenantId>,
+    placement: Option<(String, String)>,
     actor: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<Change, Error> {
-    let detail = mutation.detail();
+    let mut detail = mutation.detail();
+    if let (Some((server, database)), Some(object)) = (placement, detail.as_object_mut()) {
+        let placement = serde_json::json!({ "server": server, "database": database });
+        object.insert("placement".to_owned(), placement);
+    }
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO changes (tenant_id, action, detail, actor, at) VALUES (?, ?, ?, ?, ?) \
          RETURNING seq",

@@ -1,0 +1,110 @@
+//! Two handles on one data directory stand for two processes (a server and the CLI):
+//! what one does to a tenant reaches the other's connections, not only its caches.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{TestTenancy, count_notes, eventually, open, tenant_id};
+use tenancy::{NewTenant, PoolOptions};
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn a_suspension_elsewhere_closes_this_process_connections() {
+    let server = TestTenancy::new(PoolOptions::default()).await;
+    let alpha = server.create("alpha").await;
+    count_notes(&server.tenancy, &alpha).await.unwrap();
+    assert!(
+        server.open_databases().contains("alpha"),
+        "warm connection expected"
+    );
+
+    let cli = open(server.dir.path(), PoolOptions::default()).await;
+    cli.suspend_tenant(&tenant_id("alpha"), None).await.unwrap();
+
+    let closed = eventually(PATIENCE, || !server.open_databases().contains("alpha")).await;
+    assert!(
+        closed,
+        "the serving process still holds the suspended tenant's database"
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_deleted_and_created_again_elsewhere_is_not_served_from_the_old_file() {
+    let server = TestTenancy::new(PoolOptions::default()).await;
+    let alpha = server.create("alpha").await;
+    let seeded = count_notes(&server.tenancy, &alpha).await.unwrap();
+    assert!(seeded > 0);
+
+    let cli = open(server.dir.path(), PoolOptions::default()).await;
+    cli.delete_tenant(&tenant_id("alpha")).await.unwrap();
+    // The new tenant is created without seed: an empty notes table tells it apart.
+    cli.create_tenant(NewTenant::new(tenant_id("alpha")))
+        .await
+        .unwrap();
+
+    let mut fresh = false;
+    for _ in 0..(PATIENCE.as_millis() / 50) {
+        let tenant = server
+            .tenancy
+            .catalog()
+            .require_tenant(&tenant_id("alpha"))
+            .await
+            .unwrap();
+        if count_notes(&server.tenancy, &tenant).await.unwrap() == 0 {
+            fresh = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        fresh,
+        "the serving process kept reading the deleted database"
+    );
+}
+
+#[tokio::test]
+async fn two_processes_opening_a_new_catalog_at_once_both_succeed() {
+    for _ in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = tokio::join!(
+            tenancy::Tenancy::builder(dir.path()).build(),
+            tenancy::Tenancy::builder(dir.path()).build()
+        );
+        a.expect("first opener");
+        b.expect("second opener");
+    }
+}
+
+#[tokio::test]
+async fn creating_a_tenant_again_waits_for_connections_to_its_deleted_database() {
+    let server = TestTenancy::new(PoolOptions {
+        acquire_timeout: Duration::from_millis(300),
+        ..PoolOptions::default()
+    })
+    .await;
+    let alpha = server.create("alpha").await;
+    let held = server.tenancy.connect(&alpha).await.unwrap();
+    server
+        .tenancy
+        .delete_tenant(&tenant_id("alpha"))
+        .await
+        .unwrap();
+
+    let error = server
+        .tenancy
+        .create_tenant(NewTenant::new(tenant_id("alpha")))
+        .await;
+    assert!(
+        matches!(error, Err(tenancy::Error::StillInUse(_))),
+        "{error:?}"
+    );
+
+    drop(held);
+    server
+        .tenancy
+        .create_tenant(NewTenant::new(tenant_id("alpha")))
+        .await
+        .unwrap();
+}
