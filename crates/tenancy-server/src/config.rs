@@ -193,6 +193,12 @@ impl Config {
         if self.pool.acquire_timeout_ms == 0 {
             return fail("pool.acquire_timeout_ms", "must be at least 1");
         }
+        if let Some(dir) = &self.tenant_migrations_dir
+            && !dir.is_dir()
+        {
+            let why = format!("{} is not a directory", dir.display());
+            return fail("tenant_migrations_dir", &why);
+        }
         if self.identify.central_domains.is_empty() {
             return fail("identify.central_domains", "must name at least one host");
         }
@@ -271,22 +277,28 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
     Ok(())
 }
 
-/// Reads an environment value as the TOML type its key expects: numbers and booleans as
-/// such, lists comma-separated, everything else as a string.
+/// Reads an environment value as the TOML type its key expects (so `TENANCY_DATA_DIR=2024`
+/// stays a folder name): numbers for the pool keys, booleans for switches, lists
+/// comma-separated. A value that does not parse is passed on as text, and deserialising
+/// then names the key.
 fn env_value(key: &str, raw: &str) -> toml::Value {
-    if key == "identify.central_domains" {
-        let items = raw
-            .split(',')
-            .map(str::trim)
-            .filter(|item| !item.is_empty());
-        return toml::Value::Array(items.map(|item| toml::Value::String(item.into())).collect());
-    }
-    if let Ok(number) = raw.parse::<i64>() {
-        return toml::Value::Integer(number);
-    }
-    match raw {
-        "true" => toml::Value::Boolean(true),
-        "false" => toml::Value::Boolean(false),
+    match key {
+        "identify.central_domains" => {
+            let items = raw
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty());
+            toml::Value::Array(items.map(|item| toml::Value::String(item.into())).collect())
+        }
+        "identify.header" | "identify.path_prefix" => match raw {
+            "true" | "1" => toml::Value::Boolean(true),
+            "false" | "0" => toml::Value::Boolean(false),
+            _ => toml::Value::String(raw.to_owned()),
+        },
+        _ if key.starts_with("pool.") => match raw.parse::<i64>() {
+            Ok(number) => toml::Value::Integer(number),
+            Err(_) => toml::Value::String(raw.to_owned()),
+        },
         _ => toml::Value::String(raw.to_owned()),
     }
 }
@@ -410,6 +422,23 @@ mod tests {
         let error = Config::load_from(None, &env, &Overrides::default()).unwrap_err();
         assert!(
             error.to_string().contains("pool.max_connections"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_numeric_folder_name_from_the_environment_stays_a_folder_name() {
+        let env = env(&[("TENANCY_DATA_DIR", "2024")]);
+        let config = Config::load_from(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("2024"));
+    }
+
+    #[test]
+    fn a_missing_migrations_folder_is_a_configuration_error() {
+        let env = env(&[("TENANCY_TENANT_MIGRATIONS_DIR", "/nonexistent/migrations")]);
+        let error = Config::load_from(None, &env, &Overrides::default()).unwrap_err();
+        assert!(
+            error.to_string().contains("tenant_migrations_dir"),
             "{error}"
         );
     }
