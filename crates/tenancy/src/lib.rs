@@ -48,8 +48,8 @@ pub use pool::{PoolOptions, PoolStats, PooledConnection};
 pub use provision::{
     DEFAULT_MAINTENANCE_RETRY_AFTER_SECS, DoctorReport, Orphan, RepairReport, Repaired, TenantRef,
 };
-pub use server::{Backend, Connection, Server};
-pub use tenancy::{BoxFuture, LOCAL_SERVER, Seeder, Tenancy, TenancyBuilder};
+pub use server::{Backend, Connection, Isolation, Server};
+pub use tenancy::{BoxFuture, LOCAL_SERVER, Seeder, ServerOptions, Tenancy, TenancyBuilder};
 pub use tenant::{Domain, NewTenant, Tenant, TenantStatus, TenantUpdate};
 pub use tenant_id::TenantId;
 

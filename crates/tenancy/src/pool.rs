@@ -84,6 +84,8 @@ pub struct PoolStats {
     pub wait_time_us: u64,
     /// Idle connections closed by the idle timeout.
     pub idle_closed: u64,
+    /// Shared connections pointed at another tenant on checkout.
+    pub switches: u64,
 }
 
 #[derive(Default)]
@@ -95,12 +97,15 @@ struct Counters {
     timeouts: AtomicU64,
     wait_time_us: AtomicU64,
     idle_closed: AtomicU64,
+    switches: AtomicU64,
 }
 
 struct Idle {
     conn: Connection,
     permit: OwnedSemaphorePermit,
     since: Instant,
+    /// On a shared server, the tenant database the connection points at.
+    current: Option<Arc<str>>,
 }
 
 struct Slot {
@@ -126,6 +131,10 @@ struct State {
     slots: HashMap<Arc<str>, Slot>,
     closed: bool,
 }
+
+/// The one slot of a shared server (PostgreSQL schema mode, MySQL): every tenant's
+/// checkouts draw from it, and the connection is switched to the tenant when needed.
+const SHARED_SLOT: &str = "";
 
 enum Step {
     Ready(PooledConnection),
@@ -192,7 +201,34 @@ impl ServerPool {
     }
 
     /// Checks out a connection to `database`, opening one only when no idle one exists.
+    ///
+    /// On a shared server the connection is switched to `database` unless it already
+    /// points there; a connection whose switch fails is closed, never handed out.
     pub async fn acquire(self: &Arc<Self>, database: &str) -> Result<PooledConnection, Error> {
+        let mut conn = self.checkout(database).await?;
+        if self.server.is_shared() && conn.current.as_deref() != Some(database) {
+            // Forget the old target first: if the switch fails half-way, the connection
+            // must not be trusted to point anywhere.
+            conn.current = None;
+            if let Err(error) = self.server.switch(&mut conn, database).await {
+                conn.discard();
+                return Err(error);
+            }
+            conn.current = Some(Arc::from(database));
+            self.counters.switches.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(conn)
+    }
+
+    fn slot_key<'d>(&self, database: &'d str) -> &'d str {
+        if self.server.is_shared() {
+            SHARED_SLOT
+        } else {
+            database
+        }
+    }
+
+    async fn checkout(self: &Arc<Self>, database: &str) -> Result<PooledConnection, Error> {
         let started = Instant::now();
         let deadline = started + self.options.acquire_timeout;
         let mut waited = false;
@@ -213,7 +249,8 @@ impl ServerPool {
                     victim,
                 } => {
                     self.record_wait(waited, started);
-                    return self.open(database, permit, generation, victim).await;
+                    let key = self.slot_key(database);
+                    return self.open(key, database, permit, generation, victim).await;
                 }
                 Step::Wait => {}
             }
@@ -278,27 +315,28 @@ impl ServerPool {
         if state.closed {
             return Err(Error::PoolClosed(self.server.name().to_owned()));
         }
-        let slot = self.slot(&mut state, database);
+        let key = self.slot_key(database);
+        let cap = match self.server.is_shared() {
+            true => self.options.max_connections,
+            false => self.options.max_connections_per_database,
+        };
+        let slot = self.slot(&mut state, key);
 
-        if let Some(idle) = slot.idle.pop_back() {
+        if let Some(idle) = take_idle_for(slot, database) {
             slot.in_use += 1;
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
             let name = slot.name.clone();
-            return Ok(Step::Ready(self.hand_out(
-                name,
-                slot.generation,
-                idle.conn,
-                idle.permit,
-            )));
+            let conn = self.hand_out(name, slot.generation, idle.conn, idle.permit);
+            return Ok(Step::Ready(conn.pointing_at(idle.current)));
         }
-        if slot.in_use + slot.opening >= self.options.max_connections_per_database {
+        if slot.in_use + slot.opening >= cap {
             return Ok(Step::Wait);
         }
         let generation = slot.generation;
 
         let (permit, victim) = match self.budget.clone().try_acquire_owned() {
             Ok(permit) => (permit, None),
-            Err(_) => match take_least_recently_used(&mut state.slots, database) {
+            Err(_) => match take_least_recently_used(&mut state.slots, key) {
                 Some(idle) => {
                     self.counters.evictions.fetch_add(1, Ordering::Relaxed);
                     (idle.permit, Some(idle.conn))
@@ -306,7 +344,7 @@ impl ServerPool {
                 None => return Ok(Step::Wait),
             },
         };
-        let slot = state.slots.get_mut(database).expect("slot inserted above");
+        let slot = state.slots.get_mut(key).expect("slot inserted above");
         slot.opening += 1;
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
         Ok(Step::Open {
@@ -318,6 +356,7 @@ impl ServerPool {
 
     async fn open(
         self: &Arc<Self>,
+        key: &str,
         database: &str,
         permit: OwnedSemaphorePermit,
         generation: u64,
@@ -354,7 +393,7 @@ impl ServerPool {
             }
             failed => {
                 if slot.is_empty() {
-                    state.slots.remove(database);
+                    state.slots.remove(key);
                 }
                 drop(state);
                 drop(permit);
@@ -372,6 +411,62 @@ impl ServerPool {
         }
     }
 
+    /// A connection for DDL (create, drop, list databases) that counts against the budget
+    /// like any other, and closes when dropped instead of joining a slot. SQLite servers need
+    /// none and get an empty one.
+    pub async fn admin(self: &Arc<Self>) -> Result<AdminConnection, Error> {
+        let empty = AdminConnection {
+            conn: None,
+            permit: None,
+            pool: self.clone(),
+        };
+        if self.server.backend() == crate::server::Backend::Sqlite {
+            return Ok(empty);
+        }
+        let started = Instant::now();
+        let deadline = started + self.options.acquire_timeout;
+        let (permit, victim) = loop {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            if let Some(found) = self.admin_permit() {
+                break found;
+            }
+            if tokio::time::timeout_at(deadline.into(), returned)
+                .await
+                .is_err()
+            {
+                return Err(self.timed_out("(admin)", started));
+            }
+        };
+        if let Some(victim) = victim {
+            victim.close().await;
+        }
+        let conn = self.server.connect_admin().await;
+        match conn {
+            Ok(conn) => Ok(AdminConnection {
+                conn,
+                permit: Some(permit),
+                pool: self.clone(),
+            }),
+            Err(error) => {
+                drop(permit);
+                self.returned.notify_waiters();
+                Err(error)
+            }
+        }
+    }
+
+    fn admin_permit(&self) -> Option<(OwnedSemaphorePermit, Option<Connection>)> {
+        if let Ok(permit) = self.budget.clone().try_acquire_owned() {
+            return Some((permit, None));
+        }
+        let mut state = self.lock();
+        let idle = take_least_recently_used(&mut state.slots, "\0admin")?;
+        self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+        Some((idle.permit, Some(idle.conn)))
+    }
+
     fn hand_out(
         self: &Arc<Self>,
         database: Arc<str>,
@@ -386,16 +481,18 @@ impl ServerPool {
             database,
             generation,
             discard: false,
+            current: None,
         }
     }
 
     fn release(
-        &self,
+        self: &Arc<Self>,
         database: &str,
         generation: u64,
         conn: Connection,
         permit: OwnedSemaphorePermit,
         discard: bool,
+        current: Option<Arc<str>>,
     ) {
         let mut state = self.lock();
         let closed = state.closed;
@@ -404,10 +501,12 @@ impl ServerPool {
             slot.in_use -= 1;
             if !closed && !discard && slot.generation == generation {
                 let (conn, permit) = to_close.take().expect("set above");
+                let since = Instant::now();
                 slot.idle.push_back(Idle {
                     conn,
                     permit,
-                    since: Instant::now(),
+                    since,
+                    current,
                 });
             } else if slot.is_empty() {
                 state.slots.remove(database);
@@ -422,12 +521,15 @@ impl ServerPool {
     }
 
     /// Closes a connection off the caller's path; its permit is freed once it has closed.
-    fn close_later(&self, conn: Connection, permit: OwnedSemaphorePermit) {
+    fn close_later(self: &Arc<Self>, conn: Connection, permit: OwnedSemaphorePermit) {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
+                let pool = self.clone();
                 runtime.spawn(async move {
                     conn.close().await;
                     drop(permit);
+                    // A checkout may be waiting for budget rather than for a connection.
+                    pool.returned.notify_waiters();
                 });
             }
             // Without a runtime (a connection dropped during shutdown) dropping is the close.
@@ -439,6 +541,10 @@ impl ServerPool {
     ///
     /// Used when a tenant is suspended or deleted. Returns once the idle ones have closed.
     pub async fn close_database(&self, database: &str) {
+        if self.server.is_shared() {
+            self.forget_target(database);
+            return;
+        }
         let idle = {
             let mut state = self.lock();
             let next = self.generations.fetch_add(1, Ordering::Relaxed);
@@ -458,9 +564,25 @@ impl ServerPool {
         self.returned.notify_waiters();
     }
 
+    /// On a shared server a tenant has no connections of its own: closing it means no idle
+    /// connection is trusted to point at it any more, so the next checkout switches again.
+    fn forget_target(&self, database: &str) {
+        let mut state = self.lock();
+        for slot in state.slots.values_mut() {
+            for idle in slot.idle.iter_mut() {
+                if idle.current.as_deref() == Some(database) {
+                    idle.current = None;
+                }
+            }
+        }
+    }
+
     /// Waits until no connection to `database` is open, at most `wait`. Returns whether
     /// none is. Call [`Self::close_database`] first so idle ones go at once.
     pub async fn wait_released(&self, database: &str, wait: Duration) -> bool {
+        if self.server.is_shared() {
+            return true;
+        }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let returned = self.returned.notified();
@@ -539,7 +661,21 @@ impl ServerPool {
             timeouts: load(&self.counters.timeouts),
             wait_time_us: load(&self.counters.wait_time_us),
             idle_closed: load(&self.counters.idle_closed),
+            switches: load(&self.counters.switches),
         }
+    }
+}
+
+/// An idle connection for `database`: on a shared slot, preferably one already pointing
+/// there (no switch needed), else the most recently used.
+fn take_idle_for(slot: &mut Slot, database: &str) -> Option<Idle> {
+    let pointing = slot
+        .idle
+        .iter()
+        .rposition(|idle| idle.current.as_deref() == Some(database));
+    match pointing {
+        Some(position) => slot.idle.remove(position),
+        None => slot.idle.pop_back(),
     }
 }
 
@@ -594,6 +730,7 @@ pub struct PooledConnection {
     database: Arc<str>,
     generation: u64,
     discard: bool,
+    current: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for PooledConnection {
@@ -610,9 +747,15 @@ impl PooledConnection {
         self.discard = true;
     }
 
-    /// The database this connection is open on.
+    /// The tenant database this connection serves: the one it is open on, or on a shared
+    /// server the one it is switched to.
     pub fn database(&self) -> &str {
-        &self.database
+        self.current.as_deref().unwrap_or(&self.database)
+    }
+
+    fn pointing_at(mut self, current: Option<Arc<str>>) -> Self {
+        self.current = current;
+        self
     }
 }
 
@@ -633,8 +776,34 @@ impl DerefMut for PooledConnection {
 impl Drop for PooledConnection {
     fn drop(&mut self) {
         if let (Some(conn), Some(permit)) = (self.conn.take(), self.permit.take()) {
+            let current = self.current.take();
+            let (generation, discard) = (self.generation, self.discard);
             self.pool
-                .release(&self.database, self.generation, conn, permit, self.discard);
+                .release(&self.database, generation, conn, permit, discard, current);
+        }
+    }
+}
+
+/// A connection for DDL on a network server, within the server's budget. Closed (not
+/// pooled) when dropped.
+pub struct AdminConnection {
+    conn: Option<Connection>,
+    permit: Option<OwnedSemaphorePermit>,
+    pool: Arc<ServerPool>,
+}
+
+impl AdminConnection {
+    /// The connection; `None` on SQLite servers, which need none.
+    pub fn conn(&mut self) -> Option<&mut Connection> {
+        self.conn.as_mut()
+    }
+}
+
+impl Drop for AdminConnection {
+    fn drop(&mut self) {
+        if let (Some(conn), Some(permit)) = (self.conn.take(), self.permit.take()) {
+            self.pool.close_later(conn, permit);
+            self.pool.returned.notify_waiters();
         }
     }
 }
@@ -646,20 +815,15 @@ pub struct PoolManager {
 }
 
 impl PoolManager {
-    /// A manager over these servers, each with the same limits.
+    /// A manager over these servers, each with its own limits.
     ///
     /// # Panics
     ///
     /// When called outside a Tokio runtime.
-    pub fn new(servers: impl IntoIterator<Item = Server>, options: &PoolOptions) -> Self {
+    pub fn new(servers: impl IntoIterator<Item = (Server, PoolOptions)>) -> Self {
         let servers = servers
             .into_iter()
-            .map(|server| {
-                (
-                    server.name().to_owned(),
-                    ServerPool::new(server, options.clone()),
-                )
-            })
+            .map(|(server, options)| (server.name().to_owned(), ServerPool::new(server, options)))
             .collect();
         PoolManager {
             servers: Arc::new(servers),

@@ -13,8 +13,8 @@ use serde::Serialize;
 use crate::catalog::{Mutation, TenantFilter};
 use crate::error::{Error, error_chain};
 use crate::host::normalize_host;
-use crate::server::{Connection, PARTIAL_SUFFIX, Server};
-use crate::tenancy::{LOCAL_SERVER, Tenancy};
+use crate::server::{Backend, Connection, PARTIAL_SUFFIX, Server};
+use crate::tenancy::Tenancy;
 use crate::tenant::{NewTenant, Tenant, TenantStatus, TenantUpdate};
 use crate::tenant_id::TenantId;
 
@@ -27,9 +27,9 @@ impl Tenancy {
     /// Creating a `failed` tenant again retries it. On failure the tenant is left `failed`
     /// with the reason, no partial database remains, and the error is returned.
     pub async fn create_tenant(&self, new: NewTenant) -> Result<Tenant, Error> {
-        let server = self.place(new.server.as_deref())?.clone();
+        let server = self.place(new.server.as_deref()).await?.clone();
         let domains = self.normalize_domains(&new.domains)?;
-        let database = new.id.as_str().to_owned();
+        let database = server.database_name(&new.id)?;
         self.refuse_existing(&new.id, &server, &database).await?;
         self.release_old_connections(&new.id, &server, &database)
             .await?;
@@ -56,8 +56,22 @@ impl Tenancy {
         }
     }
 
-    fn place(&self, server: Option<&str>) -> Result<&Server, Error> {
-        self.server(server.unwrap_or(LOCAL_SERVER))
+    /// The server a new tenant goes to: the one asked for, or among the servers that accept
+    /// new tenants, the one holding the fewest.
+    async fn place(&self, requested: Option<&str>) -> Result<&Server, Error> {
+        if let Some(name) = requested {
+            return self.server(name);
+        }
+        let counts = self.catalog().tenants_per_server().await?;
+        let count = |server: &Server| counts.get(server.name()).copied().unwrap_or(0);
+        self.servers()
+            .iter()
+            .filter(|server| self.accepts_new_tenants(server.name()))
+            .min_by_key(|server| (count(server), server.name().to_owned()))
+            .ok_or_else(|| Error::InvalidInput {
+                field: "server",
+                reason: "no configured server accepts new tenants".to_owned(),
+            })
     }
 
     fn normalize_domains(&self, domains: &[String]) -> Result<Vec<String>, Error> {
@@ -84,7 +98,7 @@ impl Tenancy {
             Some(tenant) if tenant.status != TenantStatus::Failed => {
                 Err(Error::TenantExists(id.clone()))
             }
-            _ if server.database_exists(db)? => Err(Error::LeftoverStorage {
+            _ if self.storage_exists(server, db).await? => Err(Error::LeftoverStorage {
                 tenant_id: id.clone(),
                 location: server.location(db),
             }),
@@ -117,12 +131,40 @@ impl Tenancy {
         tenant: &Tenant,
         seed: bool,
     ) -> Result<(), Error> {
-        let mut conn = server.create_partial(&tenant.database).await?;
-        let prepared = self.migrate_and_seed(tenant, &mut conn, seed).await;
-        conn.close().await;
+        let pool = self.pools().server(server.name())?;
+        let mut admin = pool.admin().await?;
+        let built = server
+            .create_storage(admin.conn(), &tenant.database)
+            .await?;
+        drop(admin);
 
-        prepared?;
-        server.commit_database(&tenant.database)
+        match built {
+            // SQLite: built on its own connection under the partial name, then renamed.
+            Some(mut conn) => {
+                let prepared = self.migrate_and_seed(tenant, &mut conn, seed).await;
+                conn.close().await;
+                prepared?;
+                server.commit_storage(&tenant.database)
+            }
+            // Network servers: built through the pool, within the server's budget.
+            None => {
+                let mut conn = pool.acquire(&tenant.database).await?;
+                self.migrate_and_seed(tenant, &mut conn, seed).await
+            }
+        }
+    }
+
+    async fn storage_exists(&self, server: &Server, database: &str) -> Result<bool, Error> {
+        let mut admin = self.pools().server(server.name())?.admin().await?;
+        server.storage_exists(admin.conn(), database).await
+    }
+
+    async fn drop_storage(&self, server: &Server, database: &str) -> Result<(), Error> {
+        let pool = self.pools().server(server.name())?;
+        pool.close_database(database).await;
+        server.drop_partial(database)?;
+        let mut admin = pool.admin().await?;
+        server.drop_storage(admin.conn(), database).await
     }
 
     async fn migrate_and_seed(
@@ -131,8 +173,7 @@ impl Tenancy {
         conn: &mut Connection,
         seed: bool,
     ) -> Result<(), Error> {
-        let sqlite = conn.as_sqlite().expect("sqlite is the only backend so far");
-        self.inner.migrations.run(&tenant.id, sqlite).await?;
+        self.inner.migrations.run(&tenant.id, conn).await?;
 
         match (&self.inner.seeder, seed) {
             (Some(seeder), true) => seeder
@@ -147,7 +188,7 @@ impl Tenancy {
     }
 
     async fn fail_provisioning(&self, server: &Server, tenant: &Tenant, error: Error) -> Error {
-        if let Err(cleanup) = server.drop_partial(&tenant.database) {
+        if let Err(cleanup) = self.drop_storage(server, &tenant.database).await {
             tracing::warn!(tenant_id = %tenant.id, error = %cleanup, "removing a partial tenant database failed");
         }
         let reason = error_chain(&error);
@@ -271,12 +312,7 @@ impl Tenancy {
 
     async fn finish_delete(&self, tenant: &Tenant) -> Result<(), Error> {
         let server = self.server(&tenant.server)?;
-        self.pools()
-            .server(server.name())?
-            .close_database(&tenant.database)
-            .await;
-        server.drop_partial(&tenant.database)?;
-        server.drop_database(&tenant.database).await?;
+        self.drop_storage(server, &tenant.database).await?;
         self.apply(Mutation::Remove {
             id: tenant.id.clone(),
         })
@@ -290,7 +326,8 @@ impl Tenancy {
         let mut report = DoctorReport::default();
 
         for server in self.servers() {
-            for database in server.list_databases()? {
+            let mut admin = self.pools().server(server.name())?.admin().await?;
+            for database in server.list_storage(admin.conn()).await? {
                 if !is_owned(&tenants, server, &database) {
                     let location = server.location(database.trim_end_matches(PARTIAL_SUFFIX));
                     let partial = database.ends_with(PARTIAL_SUFFIX);
@@ -309,7 +346,8 @@ impl Tenancy {
         }
         for tenant in &tenants {
             let server = self.server(&tenant.server)?;
-            if tenant.status.has_storage() && !server.database_exists(&tenant.database)? {
+            if tenant.status.has_storage() && !self.storage_exists(server, &tenant.database).await?
+            {
                 report.missing.push(TenantRef::of(tenant));
             }
             if matches!(
@@ -376,7 +414,14 @@ impl Tenancy {
     async fn finish_provisioning(&self, tenant: &Tenant) -> Result<String, Error> {
         let server = self.server(&tenant.server)?;
         server.drop_partial(&tenant.database)?;
-        if server.database_exists(&tenant.database)? {
+        // Only a SQLite file proves completion (it is renamed when complete); a network
+        // database may be half-migrated, so it is dropped and the tenant rolled back.
+        let complete = server.backend() == Backend::Sqlite
+            && self.storage_exists(server, &tenant.database).await?;
+        if !complete {
+            self.drop_storage(server, &tenant.database).await?;
+        }
+        if complete {
             self.apply(Mutation::Provisioned {
                 id: tenant.id.clone(),
             })

@@ -40,6 +40,28 @@ pub struct TenancyBuilder {
     seeder: Option<Arc<dyn Seeder>>,
     change_poll_interval: Duration,
     actor: Option<String>,
+    servers: Vec<(Server, ServerOptions)>,
+    local: Option<ServerOptions>,
+}
+
+/// How one server takes part in placement and pooling.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The server's connection budget; default: [`PoolOptions::max_connections`].
+    pub max_connections: Option<usize>,
+    /// Whether the placement policy may put new tenants here. Default true. A server that
+    /// does not accept new tenants still serves the ones it has, and `--server` can still
+    /// name it.
+    pub accepts_new_tenants: bool,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            max_connections: None,
+            accepts_new_tenants: true,
+        }
+    }
 }
 
 impl TenancyBuilder {
@@ -80,6 +102,19 @@ impl TenancyBuilder {
         self
     }
 
+    /// Adds a PostgreSQL or MySQL server (or another SQLite folder).
+    pub fn server(mut self, server: Server, options: ServerOptions) -> Self {
+        self.servers.push((server, options));
+        self
+    }
+
+    /// Sets how the built-in SQLite server (`local`, files under `<data_dir>/tenants`)
+    /// takes part; `None` turns it off. Default: on, accepting new tenants.
+    pub fn local_server(mut self, options: Option<ServerOptions>) -> Self {
+        self.local = options;
+        self
+    }
+
     /// Who is recorded in the change log for changes made through this handle.
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = Some(actor.into());
@@ -95,9 +130,23 @@ impl TenancyBuilder {
             .unwrap_or_else(|| self.data_dir.join("catalog.sqlite"));
         let catalog = Catalog::open_sqlite(&catalog_path).await?;
         let resolver = Resolver::new(catalog.clone(), self.identify);
-        let local = Server::sqlite(LOCAL_SERVER, self.data_dir.join("tenants"));
+        let mut servers = self.servers;
+        if let Some(options) = self.local {
+            let local = Server::sqlite(LOCAL_SERVER, self.data_dir.join("tenants"));
+            servers.insert(0, (local, options));
+        }
+        refuse_duplicate_servers(&servers)?;
         let pool_options = self.pool.clone();
-        let pools = PoolManager::new([local.clone()], &self.pool);
+        let pools = PoolManager::new(servers.iter().map(|(server, options)| {
+            let budget = options.max_connections.unwrap_or(self.pool.max_connections);
+            (
+                server.clone(),
+                PoolOptions {
+                    max_connections: budget,
+                    ..self.pool.clone()
+                },
+            )
+        }));
         close_pools_on_changes(&catalog, &pools);
         let poller = catalog
             .spawn_change_poller(self.change_poll_interval)
@@ -108,7 +157,12 @@ impl TenancyBuilder {
             catalog,
             resolver,
             pools,
-            servers: vec![local],
+            accepting: servers
+                .iter()
+                .filter(|(_, options)| options.accepts_new_tenants)
+                .map(|(server, _)| server.name().to_owned())
+                .collect(),
+            servers: servers.into_iter().map(|(server, _)| server).collect(),
             migrations: self.migrations,
             pool_options,
             seeder: self.seeder,
@@ -119,6 +173,21 @@ impl TenancyBuilder {
             actor: self.actor.map(Arc::from),
         })
     }
+}
+
+fn refuse_duplicate_servers(servers: &[(Server, ServerOptions)]) -> Result<(), Error> {
+    for (index, (server, _)) in servers.iter().enumerate() {
+        if servers[..index]
+            .iter()
+            .any(|(other, _)| other.name() == server.name())
+        {
+            return Err(Error::InvalidInput {
+                field: "servers",
+                reason: format!("server '{}' is configured twice", server.name()),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Closes a tenant's connections in this process when any process suspends, pauses or
@@ -147,6 +216,7 @@ pub(crate) struct Inner {
     pub(crate) resolver: Resolver,
     pub(crate) pools: PoolManager,
     pub(crate) servers: Vec<Server>,
+    pub(crate) accepting: Vec<String>,
     pub(crate) migrations: TenantMigrations,
     pub(crate) pool_options: PoolOptions,
     pub(crate) seeder: Option<Arc<dyn Seeder>>,
@@ -190,6 +260,8 @@ impl Tenancy {
             seeder: None,
             change_poll_interval: Duration::from_millis(500),
             actor: None,
+            servers: Vec::new(),
+            local: Some(ServerOptions::default()),
         }
     }
 
@@ -229,6 +301,11 @@ impl Tenancy {
     /// The configured servers.
     pub fn servers(&self) -> &[Server] {
         &self.inner.servers
+    }
+
+    /// Whether the placement policy may put new tenants on the named server.
+    pub fn accepts_new_tenants(&self, server: &str) -> bool {
+        self.inner.accepting.iter().any(|name| name == server)
     }
 
     /// The server of this name.

@@ -335,7 +335,7 @@ async fn a_tenant_locked_by_another_run_waits_then_is_busy_while_others_proceed(
     // Another run holds alpha.
     let server = tenancy.server(tenancy::LOCAL_SERVER).unwrap();
     let held = server
-        .lock_database("alpha", Duration::ZERO)
+        .lock_file("alpha", Duration::ZERO)
         .await
         .unwrap()
         .expect("free");

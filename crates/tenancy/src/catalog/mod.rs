@@ -200,6 +200,18 @@ impl Catalog {
             .map_err(Error::Catalog)
     }
 
+    /// How many tenants each server holds, for placement.
+    pub async fn tenants_per_server(
+        &self,
+    ) -> Result<std::collections::HashMap<String, i64>, Error> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT server, COUNT(*) FROM tenants GROUP BY server")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(Error::Catalog)?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// The tenant that owns this (normalised) host as a domain.
     pub async fn tenant_for_domain(&self, host: &str) -> Result<Option<TenantId>, Error> {
         rows::tenant_for_domain(&self.pool, host).await

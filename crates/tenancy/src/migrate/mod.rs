@@ -4,14 +4,15 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
+use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{SqlSafeStr, SqliteConnection};
 
 mod ops;
 mod run;
 mod tenant;
 
 use crate::error::Error;
+use crate::server::{Backend, Connection};
 use crate::tenant_id::TenantId;
 
 pub use ops::SqlOutcome;
@@ -29,34 +30,49 @@ pub struct EmbeddedMigration {
     pub sql: &'static str,
 }
 
-/// The set of migrations every tenant database receives.
+/// The set of migrations every tenant database receives, per backend where SQL differs.
 ///
 /// Versions and checksums are recorded in each tenant database (sqlx's `_sqlx_migrations`
 /// table), so an edited migration is refused instead of silently skipped.
 #[derive(Debug, Clone)]
 pub struct TenantMigrations {
-    migrator: Arc<Migrator>,
+    sqlite: Arc<Migrator>,
+    postgres: Arc<Migrator>,
+    mysql: Arc<Migrator>,
 }
 
+/// The folders `from_dir` looks for, one per backend.
+const BACKEND_FOLDERS: [(Backend, &str); 3] = [
+    (Backend::Sqlite, "sqlite"),
+    (Backend::Postgres, "postgres"),
+    (Backend::MySql, "mysql"),
+];
+
 impl TenantMigrations {
-    /// Migrations compiled into the binary.
+    /// Migrations compiled into the binary, the same SQL for every backend.
     pub fn embedded(migrations: &[EmbeddedMigration]) -> Self {
-        let migrations = migrations.iter().map(|m| {
-            let kind = MigrationType::Simple;
-            Migration::new(
-                m.version,
-                Cow::Borrowed(m.description),
-                kind,
-                m.sql.into_sql_str(),
-                false,
-            )
-        });
+        Self::per_backend(migrations, migrations, migrations)
+    }
+
+    /// Migrations compiled into the binary, with SQL per backend.
+    pub fn per_backend(
+        sqlite: &[EmbeddedMigration],
+        postgres: &[EmbeddedMigration],
+        mysql: &[EmbeddedMigration],
+    ) -> Self {
         TenantMigrations {
-            migrator: Arc::new(Migrator::with_migrations(migrations.collect())),
+            sqlite: Arc::new(embedded_migrator(sqlite)),
+            postgres: Arc::new(embedded_migrator(postgres)),
+            mysql: Arc::new(embedded_migrator(mysql)),
         }
     }
 
-    /// Migrations read from a folder of `<VERSION>_<DESCRIPTION>.sql` files.
+    /// Migrations read from a folder of `<VERSION>_<DESCRIPTION>.sql` files (or
+    /// `.up.sql` / `.down.sql` pairs for reversible ones).
+    ///
+    /// When the folder has `sqlite/`, `postgres/` or `mysql/` subfolders, each backend reads
+    /// its own (a backend without one gets no migrations); otherwise every backend reads the
+    /// folder itself.
     pub async fn from_dir(dir: &Path) -> Result<Self, Error> {
         if !dir.is_dir() {
             return Err(Error::InvalidInput {
@@ -64,15 +80,31 @@ impl TenantMigrations {
                 reason: format!("{} is not a directory", dir.display()),
             });
         }
-        let migrator =
-            Migrator::new(dir.to_path_buf())
-                .await
-                .map_err(|error| Error::InvalidInput {
-                    field: "tenant_migrations_dir",
-                    reason: format!("cannot read migrations from {}: {error}", dir.display()),
-                })?;
+        let split = BACKEND_FOLDERS
+            .iter()
+            .any(|(_, folder)| dir.join(folder).is_dir());
+        if !split {
+            let shared = Arc::new(read_migrator(dir).await?);
+            let (sqlite, postgres, mysql) = (shared.clone(), shared.clone(), shared);
+            return Ok(TenantMigrations {
+                sqlite,
+                postgres,
+                mysql,
+            });
+        }
+        let read = |folder: &str| {
+            let path = dir.join(folder);
+            async move {
+                match path.is_dir() {
+                    true => read_migrator(&path).await.map(Arc::new),
+                    false => Ok(Arc::new(embedded_migrator(&[]))),
+                }
+            }
+        };
         Ok(TenantMigrations {
-            migrator: Arc::new(migrator),
+            sqlite: read("sqlite").await?,
+            postgres: read("postgres").await?,
+            mysql: read("mysql").await?,
         })
     }
 
@@ -81,9 +113,24 @@ impl TenantMigrations {
         Self::embedded(&[])
     }
 
+    /// The migrator of one backend.
+    pub fn for_backend(&self, backend: Backend) -> &Migrator {
+        match backend {
+            Backend::Sqlite => &self.sqlite,
+            Backend::Postgres => &self.postgres,
+            Backend::MySql => &self.mysql,
+        }
+    }
+
+    /// The migrator that describes the set in reports (versions are the same everywhere;
+    /// SQLite's is the one every application has).
+    fn reference(&self) -> &Migrator {
+        &self.sqlite
+    }
+
     /// How many migrations the set holds.
     pub fn len(&self) -> usize {
-        self.migrator.iter().count()
+        self.reference().iter().count()
     }
 
     /// Whether the set is empty.
@@ -92,11 +139,7 @@ impl TenantMigrations {
     }
 
     /// Applies every pending migration to one tenant's database.
-    pub async fn run(
-        &self,
-        tenant_id: &TenantId,
-        conn: &mut SqliteConnection,
-    ) -> Result<(), Error> {
+    pub async fn run(&self, tenant_id: &TenantId, conn: &mut Connection) -> Result<(), Error> {
         self.apply_pending(conn, false)
             .await
             .map(drop)
@@ -105,6 +148,29 @@ impl TenantMigrations {
                 source,
             })
     }
+}
+
+fn embedded_migrator(migrations: &[EmbeddedMigration]) -> Migrator {
+    let migrations = migrations.iter().map(|m| {
+        let (version, description) = (m.version, Cow::Borrowed(m.description));
+        Migration::new(
+            version,
+            description,
+            MigrationType::Simple,
+            m.sql.into_sql_str(),
+            false,
+        )
+    });
+    Migrator::with_migrations(migrations.collect())
+}
+
+async fn read_migrator(dir: &Path) -> Result<Migrator, Error> {
+    Migrator::new(dir.to_path_buf())
+        .await
+        .map_err(|error| Error::InvalidInput {
+            field: "tenant_migrations_dir",
+            reason: format!("cannot read migrations from {}: {error}", dir.display()),
+        })
 }
 
 pub(crate) fn catalog_migrator() -> Migrator {

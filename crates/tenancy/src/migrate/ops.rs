@@ -2,11 +2,11 @@
 
 use futures_util::TryStreamExt;
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
 use super::MigrationState;
 use crate::error::Error;
+use crate::server::Connection;
 use crate::tenancy::Tenancy;
 use crate::tenant::Tenant;
 
@@ -25,9 +25,8 @@ impl Tenancy {
     /// Where one tenant's database stands against the migration set.
     pub async fn migration_status(&self, tenant: &Tenant) -> Result<MigrationState, Error> {
         let mut conn = self.connect(tenant).await?;
-        let sqlite = conn.as_sqlite().expect("sqlite is the only backend so far");
         self.migrations()
-            .state(sqlite)
+            .state(&mut conn)
             .await
             .map_err(|source| Error::Migration {
                 tenant_id: tenant.id.clone(),
@@ -56,45 +55,107 @@ impl Tenancy {
     /// Runs one SQL statement on one tenant's database and returns what it gave back.
     pub async fn run_sql(&self, tenant: &Tenant, sql: &str) -> Result<SqlOutcome, Error> {
         let mut conn = self.connect(tenant).await?;
-        let sqlite = conn.as_sqlite().expect("sqlite is the only backend so far");
-        let statement = sqlx::AssertSqlSafe(sql.to_owned());
         let mut outcome = SqlOutcome::default();
-
-        let mut results = sqlx::raw_sql(statement).fetch_many(sqlite);
-        while let Some(item) = results.try_next().await.map_err(Error::Database)? {
-            match item {
-                sqlx::Either::Left(done) => outcome.rows_affected += done.rows_affected(),
-                sqlx::Either::Right(row) => push_row(&mut outcome, &row),
-            }
+        match &mut *conn {
+            Connection::Sqlite(c) => collect(&mut outcome, sql, c).await?,
+            Connection::Postgres(c) => collect(&mut outcome, sql, c).await?,
+            Connection::MySql(c) => collect(&mut outcome, sql, c).await?,
         }
         Ok(outcome)
     }
 }
 
-fn push_row(outcome: &mut SqlOutcome, row: &SqliteRow) {
-    if outcome.columns.is_empty() {
-        outcome.columns = row.columns().iter().map(|c| c.name().to_owned()).collect();
+/// Runs `sql` as plain text (several statements allowed) and gathers rows and counts.
+async fn collect<'c, C, DB>(
+    outcome: &mut SqlOutcome,
+    sql: &str,
+    conn: &'c mut C,
+) -> Result<(), Error>
+where
+    DB: sqlx::Database,
+    &'c mut C: sqlx::Executor<'c, Database = DB>,
+    DB::Row: JsonRow,
+    DB::QueryResult: RowsAffected,
+{
+    let statement = sqlx::AssertSqlSafe(sql.to_owned());
+    let mut results = sqlx::raw_sql(statement).fetch_many(conn);
+    while let Some(item) = results.try_next().await.map_err(Error::Database)? {
+        match item {
+            sqlx::Either::Left(done) => outcome.rows_affected += done.count(),
+            sqlx::Either::Right(row) => {
+                if outcome.columns.is_empty() {
+                    outcome.columns = row.columns().iter().map(|c| c.name().to_owned()).collect();
+                }
+                outcome
+                    .rows
+                    .push((0..row.columns().len()).map(|i| row.json(i)).collect());
+            }
+        }
     }
-    let values = (0..row.columns().len())
-        .map(|index| json_value(row, index))
-        .collect();
-    outcome.rows.push(values);
+    Ok(())
 }
 
-fn json_value(row: &SqliteRow, index: usize) -> serde_json::Value {
-    let Ok(raw) = row.try_get_raw(index) else {
-        return serde_json::Value::Null;
-    };
-    if raw.is_null() {
-        return serde_json::Value::Null;
-    }
-    let value = match raw.type_info().name() {
-        "INTEGER" => row.try_get::<i64, _>(index).map(serde_json::Value::from),
-        "REAL" => row.try_get::<f64, _>(index).map(serde_json::Value::from),
-        "BLOB" => row
-            .try_get::<Vec<u8>, _>(index)
-            .map(|bytes| serde_json::Value::from(format!("<{} bytes>", bytes.len()))),
-        _ => row.try_get::<String, _>(index).map(serde_json::Value::from),
-    };
-    value.unwrap_or(serde_json::Value::Null)
+/// The rows-affected count of each backend's query result.
+trait RowsAffected {
+    fn count(&self) -> u64;
 }
+
+/// A row whose values can be shown as JSON.
+trait JsonRow: Row {
+    fn json(&self, index: usize) -> serde_json::Value;
+}
+
+macro_rules! backend_results {
+    ($($result:ty),*) => {$(
+        impl RowsAffected for $result {
+            fn count(&self) -> u64 {
+                self.rows_affected()
+            }
+        }
+    )*};
+}
+
+backend_results!(
+    sqlx::sqlite::SqliteQueryResult,
+    sqlx::postgres::PgQueryResult,
+    sqlx::mysql::MySqlQueryResult
+);
+
+/// Tries the common types in turn: each backend's decoder refuses a mismatched type, so the
+/// first that decodes is the column's.
+macro_rules! json_rows {
+    ($($row:ty),*) => {$(
+        impl JsonRow for $row {
+            fn json(&self, index: usize) -> serde_json::Value {
+                use serde_json::Value;
+                match self.try_get_raw(index) {
+                    Ok(raw) if raw.is_null() => return Value::Null,
+                    Err(_) => return Value::Null,
+                    Ok(_) => {}
+                }
+                if let Ok(v) = self.try_get::<i64, _>(index) { return Value::from(v); }
+                if let Ok(v) = self.try_get::<i32, _>(index) { return Value::from(v); }
+                if let Ok(v) = self.try_get::<f64, _>(index) { return Value::from(v); }
+                if let Ok(v) = self.try_get::<bool, _>(index) { return Value::from(v); }
+                if let Ok(v) = self.try_get::<String, _>(index) { return Value::from(v); }
+                if let Ok(v) = self.try_get::<chrono::DateTime<chrono::Utc>, _>(index) {
+                    return Value::from(v.to_rfc3339());
+                }
+                if let Ok(v) = self.try_get::<chrono::NaiveDateTime, _>(index) {
+                    return Value::from(v.to_string());
+                }
+                if let Ok(v) = self.try_get::<Vec<u8>, _>(index) {
+                    return Value::from(format!("<{} bytes>", v.len()));
+                }
+                let name = self.column(index).type_info().name().to_owned();
+                Value::from(format!("<{name}>"))
+            }
+        }
+    )*};
+}
+
+json_rows!(
+    sqlx::sqlite::SqliteRow,
+    sqlx::postgres::PgRow,
+    sqlx::mysql::MySqlRow
+);

@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use crate::catalog::Mutation;
 use crate::error::{Error, error_chain};
-use crate::server::FileLock;
+use crate::server::{Backend, FileLock};
 use crate::tenancy::Tenancy;
 use crate::tenant::TenantStatus;
 use crate::tenant_id::TenantId;
@@ -306,34 +306,61 @@ impl Tenancy {
 
         let server = self.server(&tenant.server).map_err(describe)?;
         let wait = Duration::from_secs(options.lock_wait_secs);
-        let Some(_lock) = server
-            .lock_database(&tenant.database, wait)
-            .await
-            .map_err(describe)?
-        else {
+        let busy = || {
             let detail = format!(
                 "another run held the tenant for {} s",
                 options.lock_wait_secs
             );
-            return Ok(("busy", Vec::new(), Some(detail)));
+            Ok(("busy", Vec::new(), Some(detail)))
         };
+        // SQLite tenants lock a file; network tenants a server-side lock on the very
+        // connection that migrates, so it cannot outlive a crashed holder.
+        let file_lock = server
+            .lock_file(&tenant.database, wait)
+            .await
+            .map_err(describe)?;
+        if server.backend() == Backend::Sqlite && file_lock.is_none() {
+            return busy();
+        }
         let mut conn = self.connect(&tenant).await.map_err(describe)?;
-        let sqlite = conn
-            .as_sqlite()
-            .ok_or("only SQLite tenants can be migrated so far")?;
+        if !lock_on_connection(server, &mut conn, &tenant.database, wait)
+            .await
+            .map_err(describe)?
+        {
+            return busy();
+        }
 
-        let migrations = self.migrations();
-        let dry = options.dry_run;
-        let outcome = match kind {
-            RunKind::Migrate => migrations.apply_pending(sqlite, dry).await,
-            RunKind::Rollback { target } => migrations.revert_to(sqlite, target, dry).await,
-        };
-        let versions = outcome.map_err(|error| migrations.describe(&error))?;
+        let outcome = self.migrate_on(kind, &mut conn, options.dry_run).await;
+        if let Err(error) = server.unlock(&mut conn, &tenant.database).await {
+            // A connection that may still hold the lock must not go back to the pool.
+            conn.discard();
+            tracing::warn!(tenant_id = %tenant.id, error = %error_chain(&error), "releasing a tenant lock failed");
+        }
+        drop(file_lock);
+        let versions = outcome?;
         Ok((
-            outcome_status(kind, dry, versions.is_empty()),
+            outcome_status(kind, options.dry_run, versions.is_empty()),
             versions,
             None,
         ))
+    }
+
+    async fn migrate_on(
+        &self,
+        kind: RunKind,
+        conn: &mut crate::pool::PooledConnection,
+        dry: bool,
+    ) -> Result<Vec<i64>, String> {
+        let migrations = self.migrations();
+        let outcome = match kind {
+            RunKind::Migrate => migrations.apply_pending(conn, dry).await,
+            RunKind::Rollback { target } => migrations.revert_to(conn, target, dry).await,
+        };
+        outcome.map_err(|error| {
+            // A failed migration may leave a transaction or session state behind.
+            conn.discard();
+            migrations.describe(&error)
+        })
     }
 
     async fn journal(
@@ -358,6 +385,25 @@ impl Tenancy {
             reverted: matches!(kind, RunKind::Rollback { .. }),
         };
         self.apply(mutation).await.map(drop)
+    }
+}
+
+/// Takes the server-side lock of a network tenant, polling until `wait` has passed.
+async fn lock_on_connection(
+    server: &crate::server::Server,
+    conn: &mut crate::pool::PooledConnection,
+    database: &str,
+    wait: Duration,
+) -> Result<bool, Error> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if server.try_lock(conn, database).await? {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

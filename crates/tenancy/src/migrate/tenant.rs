@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationType};
-use sqlx::{Connection as _, SqliteConnection};
+use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationType, Migrator};
 
 use super::TenantMigrations;
+use crate::server::Connection;
 
 /// Where one tenant database stands.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -28,13 +28,30 @@ impl MigrationState {
     }
 }
 
-impl TenantMigrations {
-    fn table(&self) -> &str {
-        &self.migrator.table_name
-    }
+/// Runs `$body` with `$conn` bound to the concrete connection and `$m` to its backend's
+/// migrator: the generic functions below then work the same on every backend.
+macro_rules! on_backend {
+    ($self:ident, $conn:ident, $m:ident => $body:expr) => {
+        match $conn {
+            Connection::Sqlite($conn) => {
+                let $m = $self.for_backend(crate::server::Backend::Sqlite);
+                $body
+            }
+            Connection::Postgres($conn) => {
+                let $m = $self.for_backend(crate::server::Backend::Postgres);
+                $body
+            }
+            Connection::MySql($conn) => {
+                let $m = $self.for_backend(crate::server::Backend::MySql);
+                $body
+            }
+        }
+    };
+}
 
+impl TenantMigrations {
     fn ups(&self) -> impl Iterator<Item = &Migration> {
-        self.migrator
+        self.reference()
             .iter()
             .filter(|m| !m.migration_type.is_down_migration())
     }
@@ -80,16 +97,14 @@ impl TenantMigrations {
     }
 
     /// Reads where a tenant database stands. Creates the bookkeeping table if missing.
-    pub async fn state(&self, conn: &mut SqliteConnection) -> Result<MigrationState, MigrateError> {
-        let applied = self.applied(conn).await?;
-        let problem = self
-            .validate(&applied)
-            .err()
-            .map(|error| self.describe(&error));
-        let dirty = conn.dirty_version(self.table()).await?;
+    pub async fn state(&self, conn: &mut Connection) -> Result<MigrationState, MigrateError> {
+        let (applied, dirty) = on_backend!(self, conn, m => read(m, conn).await?);
+        let migrator = self.reference();
+        let problem = validate(migrator, &applied).err();
         let problem = dirty
-            .map(|v| self.describe(&MigrateError::Dirty(v)))
-            .or(problem);
+            .map(MigrateError::Dirty)
+            .or(problem)
+            .map(|e| self.describe(&e));
 
         let pending = self
             .ups()
@@ -105,68 +120,25 @@ impl TenantMigrations {
         })
     }
 
-    async fn applied(
-        &self,
-        conn: &mut SqliteConnection,
-    ) -> Result<HashMap<i64, Vec<u8>>, MigrateError> {
-        conn.ensure_migrations_table(self.table()).await?;
-        let applied = conn.list_applied_migrations(self.table()).await?;
-        Ok(applied
-            .into_iter()
-            .map(|m| (m.version, m.checksum.into_owned()))
-            .collect())
-    }
-
-    fn validate(&self, applied: &HashMap<i64, Vec<u8>>) -> Result<(), MigrateError> {
-        for (version, checksum) in applied {
-            match self.ups().find(|m| m.version == *version) {
-                None => return Err(MigrateError::VersionMissing(*version)),
-                Some(m) if m.checksum.as_ref() != checksum.as_slice() => {
-                    return Err(MigrateError::VersionMismatch(*version));
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// Applies every pending migration in one transaction: all of them, or none.
+    /// Applies every pending migration in one transaction: all of them, or none (on
+    /// backends with transactional DDL; MySQL commits each DDL statement, and a failure
+    /// there leaves the version marked dirty).
     ///
     /// Returns the versions applied. With `dry_run`, checks and returns what would be
     /// applied without applying it.
     pub async fn apply_pending(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Connection,
         dry_run: bool,
     ) -> Result<Vec<i64>, MigrateError> {
-        let applied = self.applied(conn).await?;
-        if let Some(version) = conn.dirty_version(self.table()).await? {
-            return Err(MigrateError::Dirty(version));
-        }
-        self.validate(&applied)?;
-        let pending: Vec<&Migration> = self
-            .ups()
-            .filter(|m| !applied.contains_key(&m.version))
-            .collect();
-        if dry_run || pending.is_empty() {
-            return Ok(pending.iter().map(|m| m.version).collect());
-        }
-
-        // Each migration runs in a savepoint inside this transaction, so a failure in the
-        // third leaves the first two undone as well: the tenant is untouched.
-        let mut tx = conn.begin().await?;
-        for migration in &pending {
-            tx.apply(self.table(), migration).await?;
-        }
-        tx.commit().await?;
-        Ok(pending.iter().map(|m| m.version).collect())
+        on_backend!(self, conn, m => apply(m, conn, dry_run).await)
     }
 
     /// The version a rollback of `steps` migrations goes back to: everything newer than it
     /// is undone. Only reversible migrations (with a `.down.sql`) count.
     pub fn rollback_target(&self, steps: usize) -> Result<i64, String> {
         let mut reversible: Vec<i64> = self
-            .migrator
+            .reference()
             .iter()
             .filter(|m| m.migration_type.is_down_migration())
             .map(|m| m.version)
@@ -192,28 +164,108 @@ impl TenantMigrations {
     /// them).
     pub async fn revert_to(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Connection,
         target: i64,
         dry_run: bool,
     ) -> Result<Vec<i64>, MigrateError> {
-        let applied = self.applied(conn).await?;
-        self.validate(&applied)?;
-        let mut downs: Vec<&Migration> = self
-            .migrator
-            .iter()
-            .filter(|m| m.migration_type.is_down_migration())
-            .filter(|m| m.version > target && applied.contains_key(&m.version))
-            .collect();
-        downs.sort_by_key(|m| std::cmp::Reverse(m.version));
-        if dry_run || downs.is_empty() {
-            return Ok(downs.iter().map(|m| m.version).collect());
-        }
-
-        let mut tx = conn.begin().await?;
-        for migration in &downs {
-            tx.revert(self.table(), migration).await?;
-        }
-        tx.commit().await?;
-        Ok(downs.iter().map(|m| m.version).collect())
+        on_backend!(self, conn, m => revert(m, conn, target, dry_run).await)
     }
+}
+
+type Applied = HashMap<i64, Vec<u8>>;
+
+async fn read<C>(migrator: &Migrator, conn: &mut C) -> Result<(Applied, Option<i64>), MigrateError>
+where
+    C: Migrate + Send,
+{
+    let table = &migrator.table_name;
+    conn.ensure_migrations_table(table).await?;
+    let applied = conn.list_applied_migrations(table).await?;
+    let applied = applied
+        .into_iter()
+        .map(|m| (m.version, m.checksum.into_owned()))
+        .collect();
+    Ok((applied, conn.dirty_version(table).await?))
+}
+
+fn validate(migrator: &Migrator, applied: &Applied) -> Result<(), MigrateError> {
+    let ups = || {
+        migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+    };
+    for (version, checksum) in applied {
+        match ups().find(|m| m.version == *version) {
+            None => return Err(MigrateError::VersionMissing(*version)),
+            Some(m) if m.checksum.as_ref() != checksum.as_slice() => {
+                return Err(MigrateError::VersionMismatch(*version));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+async fn apply<C>(
+    migrator: &Migrator,
+    conn: &mut C,
+    dry_run: bool,
+) -> Result<Vec<i64>, MigrateError>
+where
+    C: Migrate + sqlx::Connection + Send,
+    C::Database: sqlx::Database<Connection = C>,
+{
+    let (applied, dirty) = read(migrator, conn).await?;
+    if let Some(version) = dirty {
+        return Err(MigrateError::Dirty(version));
+    }
+    validate(migrator, &applied)?;
+    let pending: Vec<&Migration> = migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains_key(&m.version))
+        .collect();
+    if dry_run || pending.is_empty() {
+        return Ok(pending.iter().map(|m| m.version).collect());
+    }
+
+    // Each migration runs in a savepoint inside this transaction, so a failure in the
+    // third leaves the first two undone as well: the tenant is untouched.
+    let table = &migrator.table_name;
+    let mut tx = conn.begin().await?;
+    for migration in &pending {
+        tx.apply(table, migration).await?;
+    }
+    tx.commit().await?;
+    Ok(pending.iter().map(|m| m.version).collect())
+}
+
+async fn revert<C>(
+    migrator: &Migrator,
+    conn: &mut C,
+    target: i64,
+    dry_run: bool,
+) -> Result<Vec<i64>, MigrateError>
+where
+    C: Migrate + sqlx::Connection + Send,
+    C::Database: sqlx::Database<Connection = C>,
+{
+    let (applied, _) = read(migrator, conn).await?;
+    validate(migrator, &applied)?;
+    let mut downs: Vec<&Migration> = migrator
+        .iter()
+        .filter(|m| m.migration_type.is_down_migration())
+        .filter(|m| m.version > target && applied.contains_key(&m.version))
+        .collect();
+    downs.sort_by_key(|m| std::cmp::Reverse(m.version));
+    if dry_run || downs.is_empty() {
+        return Ok(downs.iter().map(|m| m.version).collect());
+    }
+
+    let table = &migrator.table_name;
+    let mut tx = conn.begin().await?;
+    for migration in &downs {
+        tx.revert(table, migration).await?;
+    }
+    tx.commit().await?;
+    Ok(downs.iter().map(|m| m.version).collect())
 }
