@@ -240,6 +240,10 @@ pub struct CreateArgs {
     /// Run the seeder after migrations (the demo's writes a few notes).
     #[arg(long)]
     pub seed: bool,
+    /// The server to place the tenant on [default: the accepting server with the fewest
+    /// tenants].
+    #[arg(long, value_name = "NAME")]
+    pub server: Option<String>,
 }
 
 /// `tenancy tenants update`.

@@ -3,13 +3,14 @@
 //! Precedence, highest first: command-line flags, environment variables, the configuration
 //! file, built-in defaults. Every error names the key that was wrong.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tenancy::PoolOptions;
 use tenancy::identify::IdentifyOptions;
+use tenancy::{Isolation, PoolOptions};
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "tenancy.toml";
@@ -48,6 +49,48 @@ pub struct Config {
     pub identify: IdentifyConfig,
     /// Connection manager.
     pub pool: PoolConfig,
+    /// Database servers tenants are placed on, by name. `local` is the built-in SQLite
+    /// server; it exists unless `[servers.local] enabled = false`.
+    pub servers: BTreeMap<String, ServerConfig>,
+}
+
+/// The kind of a configured server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerKindName {
+    /// SQLite files (only the built-in `local` server for now).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+/// `[servers.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `postgres` or `mysql` (`local` is SQLite and needs none).
+    pub kind: Option<ServerKindName>,
+    /// Connection URL. May also come from `TENANCY_SERVER_<NAME>_URL`, which keeps a
+    /// password out of the file.
+    pub url: Option<String>,
+    /// PostgreSQL only: `database` (default) or `schema` per tenant.
+    pub isolation: Option<Isolation>,
+    /// Prefix of tenant database or schema names. Default `tenant_`.
+    pub prefix: Option<String>,
+    /// This server's connection budget. Default: `pool.max_connections`.
+    pub max_connections: Option<usize>,
+    /// Whether new tenants may be placed here. Default true.
+    #[serde(default = "yes")]
+    pub accepts_new_tenants: bool,
+    /// `local` only: false turns the built-in SQLite server off. Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `[identify]`.
@@ -85,6 +128,7 @@ impl Default for Config {
             tenant_migrations_dir: None,
             identify: IdentifyConfig::default(),
             pool: PoolConfig::default(),
+            servers: BTreeMap::new(),
         }
     }
 }
@@ -174,6 +218,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        for (name, server) in &self.servers {
+            validate_server(name, server)?;
+        }
         let fail = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
         if self.data_dir.as_os_str().is_empty() {
             return fail("data_dir", "must not be empty");
@@ -231,6 +278,67 @@ impl Config {
     }
 }
 
+fn validate_server(name: &str, server: &ServerConfig) -> Result<(), ConfigError> {
+    let fail = |why: String| Err(ConfigError(format!("servers.{name}: {why}")));
+    let valid_name = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63;
+    if !valid_name {
+        return fail("a server name is a-z, 0-9 and '_', starting with a letter".to_owned());
+    }
+    if server.max_connections == Some(0) {
+        return fail("max_connections must be at least 1".to_owned());
+    }
+    match (name, server.kind) {
+        (LOCAL, None | Some(ServerKindName::Sqlite)) => return Ok(()),
+        (LOCAL, Some(_)) => return fail("'local' is the built-in SQLite server".to_owned()),
+        (_, None | Some(ServerKindName::Sqlite)) => {
+            return fail("kind must be \"postgres\" or \"mysql\"".to_owned());
+        }
+        _ => {}
+    }
+    if server.url.as_deref().is_none_or(str::is_empty) {
+        let env = format!("TENANCY_SERVER_{}_URL", name.to_uppercase());
+        return fail(format!("url is required (in the file or in {env})"));
+    }
+    if server.kind == Some(ServerKindName::Mysql) && server.isolation.is_some() {
+        return fail("isolation applies to PostgreSQL servers only".to_owned());
+    }
+    if let Err(error) = self::server(name, server) {
+        return fail(error.to_string());
+    }
+    if let Some(prefix) = &server.prefix {
+        let valid = prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if prefix.is_empty() || !valid {
+            return fail("prefix must be non-empty a-z, 0-9 and '_'".to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// Builds the library's server from its validated configuration.
+pub fn server(name: &str, config: &ServerConfig) -> Result<tenancy::Server, tenancy::Error> {
+    let url = config.url.as_deref().unwrap_or_default();
+    let prefix = config
+        .prefix
+        .clone()
+        .unwrap_or_else(|| tenancy::server::DEFAULT_PREFIX.to_owned());
+    match config.kind {
+        Some(ServerKindName::Mysql) => tenancy::Server::mysql(name, url, prefix),
+        _ => {
+            let isolation = config.isolation.unwrap_or(Isolation::Database);
+            tenancy::Server::postgres(name, url, isolation, prefix)
+        }
+    }
+}
+
+/// The name of the built-in SQLite server.
+const LOCAL: &str = tenancy::LOCAL_SERVER;
+
 fn read_file(file: Option<&Path>) -> Result<toml::Table, ConfigError> {
     let (path, required) = match file {
         Some(path) => (path.to_path_buf(), true),
@@ -254,7 +362,34 @@ fn read_file(file: Option<&Path>) -> Result<toml::Table, ConfigError> {
     })
 }
 
+/// `TENANCY_SERVER_<NAME>_URL` sets `servers.<name>.url`.
+fn apply_server_urls(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
+    for (var, url) in env {
+        let Some(name) = var
+            .strip_prefix("TENANCY_SERVER_")
+            .and_then(|v| v.strip_suffix("_URL"))
+        else {
+            continue;
+        };
+        let servers = table
+            .entry("servers")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| ConfigError("servers: must be a table".to_owned()))?;
+        let server = servers
+            .entry(name.to_lowercase())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| {
+                ConfigError(format!("servers.{}: must be a table", name.to_lowercase()))
+            })?;
+        server.insert("url".to_owned(), toml::Value::String(url.clone()));
+    }
+    Ok(())
+}
+
 fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
+    apply_server_urls(table, env)?;
     for (name, key) in ENV_KEYS {
         let Some((_, raw)) = env.iter().find(|(var, _)| var == name) else {
             continue;
@@ -352,6 +487,26 @@ acquire_timeout_ms = 3000
 
 # How long an unused connection stays open. Env: TENANCY_POOL_IDLE_TIMEOUT_SECS.
 idle_timeout_secs = 60
+
+# Database servers tenants are placed on. The built-in SQLite server is called "local";
+# a new tenant goes to the server named with `tenants create --server`, or else to the
+# server accepting new tenants that holds the fewest.
+#
+# [servers.local]
+# enabled = true                  # false turns the built-in SQLite server off
+# accepts_new_tenants = true
+#
+# [servers.pg1]
+# kind = "postgres"
+# url = "postgres://postgres@127.0.0.1:5432/postgres"   # or TENANCY_SERVER_PG1_URL
+# isolation = "database"          # or "schema": one schema per tenant, one shared pool
+# prefix = "tenant_"              # tenant acme lives in database tenant_acme
+# max_connections = 20            # this server's budget (default: pool.max_connections)
+# accepts_new_tenants = true
+#
+# [servers.my1]
+# kind = "mysql"
+# url = "mysql://root@127.0.0.1:3306"                   # or TENANCY_SERVER_MY1_URL
 "#;
 
 #[cfg(test)]
@@ -424,6 +579,34 @@ mod tests {
             error.to_string().contains("pool.max_connections"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn servers_are_read_with_their_urls_from_the_environment() {
+        let file = write("[servers.pg1]\nkind = \"postgres\"\nisolation = \"schema\"\n");
+        let env = env(&[("TENANCY_SERVER_PG1_URL", "postgres://u:p@db/app")]);
+        let config = Config::load_from(Some(file.path()), &env, &Overrides::default()).unwrap();
+        let pg1 = &config.servers["pg1"];
+        assert_eq!(pg1.url.as_deref(), Some("postgres://u:p@db/app"));
+        assert_eq!(pg1.isolation, Some(Isolation::Schema));
+    }
+
+    #[test]
+    fn a_network_server_without_a_url_names_the_key_and_the_variable() {
+        let file = write("[servers.my1]\nkind = \"mysql\"\n");
+        let error = Config::load_from(Some(file.path()), &[], &Overrides::default()).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("servers.my1") && text.contains("TENANCY_SERVER_MY1_URL"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_server_of_unknown_kind_is_refused() {
+        let file = write("[servers.x1]\nkind = \"oracle\"\nurl = \"x\"\n");
+        let error = Config::load_from(Some(file.path()), &[], &Overrides::default()).unwrap_err();
+        assert!(error.to_string().contains("oracle"), "{error}");
     }
 
     #[test]

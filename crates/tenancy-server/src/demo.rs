@@ -27,13 +27,20 @@ const MAX_LIMIT: i64 = 100;
 /// How many notes the demo seeder writes into each tenant.
 pub const SEED_NOTES: usize = 5;
 
-/// The demo's tenant migrations, built into the binary.
+/// The demo's tenant migrations, built into the binary, one file per backend.
 pub fn migrations() -> TenantMigrations {
-    TenantMigrations::embedded(&[EmbeddedMigration {
-        version: 1,
-        description: "notes",
-        sql: include_str!("../migrations/sqlite/0001_notes.sql"),
-    }])
+    let notes = |sql| {
+        [EmbeddedMigration {
+            version: 1,
+            description: "notes",
+            sql,
+        }]
+    };
+    TenantMigrations::per_backend(
+        &notes(include_str!("../migrations/sqlite/0001_notes.sql")),
+        &notes(include_str!("../migrations/postgres/0001_notes.sql")),
+        &notes(include_str!("../migrations/mysql/0001_notes.sql")),
+    )
 }
 
 /// The notes routes, served on tenant hosts.

@@ -11,7 +11,7 @@ pub mod demo;
 pub mod output;
 pub mod serve;
 
-use tenancy::{Tenancy, TenantMigrations};
+use tenancy::{ServerOptions, Tenancy, TenantMigrations};
 
 use crate::config::Config;
 
@@ -28,10 +28,21 @@ pub async fn open_with_seed_notes(
     actor: &str,
     seed_notes: usize,
 ) -> anyhow::Result<Tenancy> {
-    let builder = Tenancy::builder(&config.data_dir)
+    let mut builder = Tenancy::builder(&config.data_dir)
         .identify(config.identify_options())
         .pool(config.pool_options())
         .actor(actor);
+    for (name, server) in &config.servers {
+        let options = ServerOptions {
+            max_connections: server.max_connections,
+            accepts_new_tenants: server.accepts_new_tenants,
+        };
+        if name == tenancy::LOCAL_SERVER {
+            builder = builder.local_server(server.enabled.then_some(options));
+            continue;
+        }
+        builder = builder.server(config::server(name, server)?, options);
+    }
     let builder = match &config.tenant_migrations_dir {
         Some(dir) => builder.migrations(TenantMigrations::from_dir(dir).await?),
         None => builder

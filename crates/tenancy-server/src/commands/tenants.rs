@@ -45,6 +45,7 @@ async fn create(tenancy: &Tenancy, args: CreateArgs, out: Output) -> anyhow::Res
         data: args.data,
         domains: args.domains,
         seed: args.seed,
+        server: args.server,
         ..NewTenant::new(args.id.clone())
     };
     let tenant = tenancy.create_tenant(new).await?;
