@@ -95,6 +95,16 @@ pub enum Error {
         waited_ms: u64,
     },
 
+    /// A database server could not be reached.
+    #[error("server '{server}' cannot be reached")]
+    ServerUnavailable {
+        /// The server's name.
+        server: String,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+
     /// Connections to a previous database of the same name are still checked out.
     #[error("connections to the previous database of tenant '{0}' are still in use; retry shortly")]
     StillInUse(TenantId),
@@ -175,7 +185,9 @@ impl Error {
             | Error::DomainTaken { .. }
             | Error::LeftoverStorage { .. }
             | Error::StillInUse(_) => ErrorKind::Conflict,
-            Error::PoolTimeout { .. } | Error::PoolClosed(_) => ErrorKind::Unavailable,
+            Error::PoolTimeout { .. } | Error::PoolClosed(_) | Error::ServerUnavailable { .. } => {
+                ErrorKind::Unavailable
+            }
             Error::Migration { .. }
             | Error::Seed { .. }
             | Error::Catalog(_)
@@ -200,6 +212,7 @@ impl Error {
             Error::PoolTimeout { .. } => "pool_timeout",
             Error::PoolClosed(_) => "pool_closed",
             Error::StillInUse(_) => "still_in_use",
+            Error::ServerUnavailable { .. } => "server_unavailable",
             Error::Migration { .. } => "migration_failed",
             Error::Seed { .. } => "seed_failed",
             Error::Catalog(_) => "catalog_error",

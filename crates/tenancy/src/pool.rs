@@ -136,8 +136,14 @@ struct State {
 /// checkouts draw from it, and the connection is switched to the tenant when needed.
 const SHARED_SLOT: &str = "";
 
+/// A network connection idle longer than this is pinged before it is handed out: the
+/// server may have dropped it meanwhile (restart, failover, idle kill). Busy connections,
+/// reused within the interval, skip the round trip.
+const PING_AFTER: Duration = Duration::from_secs(1);
+
 enum Step {
-    Ready(PooledConnection),
+    /// An idle connection, with how long it had been idle.
+    Ready(PooledConnection, Duration),
     Open {
         permit: OwnedSemaphorePermit,
         generation: u64,
@@ -220,6 +226,19 @@ impl ServerPool {
         Ok(conn)
     }
 
+    async fn is_stale(&self, conn: &mut PooledConnection, idle_for: Duration) -> bool {
+        let network = self.server.backend() != crate::server::Backend::Sqlite;
+        if !network || idle_for < PING_AFTER || conn.ping().await {
+            return false;
+        }
+        tracing::debug!(
+            server = self.server.name(),
+            "dropping a dead idle connection"
+        );
+        conn.discard();
+        true
+    }
+
     fn slot_key<'d>(&self, database: &'d str) -> &'d str {
         if self.server.is_shared() {
             SHARED_SLOT
@@ -239,7 +258,11 @@ impl ServerPool {
             returned.as_mut().enable();
 
             match self.step(database)? {
-                Step::Ready(conn) => {
+                Step::Ready(mut conn, idle_for) => {
+                    if self.is_stale(&mut conn, idle_for).await {
+                        // Closed on drop; the loop opens or finds another.
+                        continue;
+                    }
                     self.record_wait(waited, started);
                     return Ok(conn);
                 }
@@ -326,8 +349,9 @@ impl ServerPool {
             slot.in_use += 1;
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
             let name = slot.name.clone();
+            let idle_for = idle.since.elapsed();
             let conn = self.hand_out(name, slot.generation, idle.conn, idle.permit);
-            return Ok(Step::Ready(conn.pointing_at(idle.current)));
+            return Ok(Step::Ready(conn.pointing_at(idle.current), idle_for));
         }
         if slot.in_use + slot.opening >= cap {
             return Ok(Step::Wait);

@@ -137,6 +137,17 @@ impl Connection {
         }
     }
 
+    /// Whether the connection still answers.
+    pub async fn ping(&mut self) -> bool {
+        use sqlx::Connection as _;
+        let result = match self {
+            Connection::Sqlite(conn) => conn.ping().await,
+            Connection::Postgres(conn) => conn.ping().await,
+            Connection::MySql(conn) => conn.ping().await,
+        };
+        result.is_ok()
+    }
+
     /// Closes the connection cleanly, waiting until the server has let it go.
     pub async fn close(self) {
         let result = match self {
@@ -274,7 +285,28 @@ impl Server {
 
     /// Opens a connection for `database`. On a shared server the connection goes to the
     /// server's own database and is switched to the tenant by the pool.
+    ///
+    /// A server that cannot be reached gives [`Error::ServerUnavailable`] (a 503), not a
+    /// database error.
     pub async fn connect(&self, database: &str) -> Result<Connection, Error> {
+        self.connect_raw(database)
+            .await
+            .map_err(|error| self.unavailable(error))
+    }
+
+    fn unavailable(&self, error: Error) -> Error {
+        match error {
+            Error::Database(source @ (sqlx::Error::Io(_) | sqlx::Error::Tls(_))) => {
+                Error::ServerUnavailable {
+                    server: self.name.clone(),
+                    source,
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn connect_raw(&self, database: &str) -> Result<Connection, Error> {
         match &self.kind {
             ServerKind::Sqlite { dir } => sqlite::connect(dir, database).await,
             ServerKind::Postgres {
