@@ -264,6 +264,8 @@ impl Catalog {
                             seen = change.seq;
                         }
                     }
+                    // Closed while this poll ran (abort only lands at an await): not a fault.
+                    Err(_) if pool.is_closed() => break,
                     Err(error) => tracing::warn!(%error, "reading the catalog change log failed"),
                 }
                 if pool.is_closed() {
