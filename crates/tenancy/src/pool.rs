@@ -398,9 +398,10 @@ impl ServerPool {
         .await;
 
         let mut state = self.lock();
+        // A shared server's slot is keyed by `key`, not by the tenant's database.
         let slot = state
             .slots
-            .get_mut(database)
+            .get_mut(key)
             .expect("an opening slot is never removed");
         slot.opening -= 1;
         match connected {
