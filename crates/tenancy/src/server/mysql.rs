@@ -16,10 +16,17 @@ pub(super) async fn connect(options: &MySqlConnectOptions) -> Result<Connection,
 
 /// Points the connection at a tenant's database. `USE` is refused by the prepared-statement
 /// protocol, so it goes as plain text.
+///
+/// The server binds a prepared statement's tables to the database that was current when it
+/// was prepared: a statement cached for the previous tenant would keep reading that tenant's
+/// tables after `USE`. The connection's statement cache is therefore emptied on every switch.
 pub(super) async fn switch(conn: &mut MySqlConnection, database: &str) -> Result<(), Error> {
     let sql = format!("USE {}", quote_backtick(database));
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(conn)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::Database)?;
+    conn.clear_cached_statements()
         .await
         .map_err(Error::Database)?;
     Ok(())
