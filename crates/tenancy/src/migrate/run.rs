@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use sqlx::migrate::MigrateError;
 use tokio::task::JoinSet;
 
 use crate::catalog::Mutation;
@@ -85,7 +86,7 @@ pub struct TenantResult {
 impl TenantResult {
     /// Whether this outcome counts as a failure for the run's exit status.
     pub fn is_failure(&self) -> bool {
-        matches!(self.status, "failed" | "busy")
+        matches!(self.status, "failed" | "busy" | "dirty")
     }
 }
 
@@ -337,7 +338,11 @@ impl Tenancy {
             tracing::warn!(tenant_id = %tenant.id, error = %error_chain(&error), "releasing a tenant lock failed");
         }
         drop(file_lock);
-        let versions = outcome?;
+        let versions = match outcome {
+            Ok(versions) => versions,
+            Err(Failure::Dirty(detail)) => return Ok(("dirty", Vec::new(), Some(detail))),
+            Err(Failure::Failed(detail)) => return Err(detail),
+        };
         Ok((
             outcome_status(kind, options.dry_run, versions.is_empty()),
             versions,
@@ -350,16 +355,38 @@ impl Tenancy {
         kind: RunKind,
         conn: &mut crate::pool::PooledConnection,
         dry: bool,
-    ) -> Result<Vec<i64>, String> {
+    ) -> Result<Vec<i64>, Failure> {
         let migrations = self.migrations();
+        let backend = conn.backend();
         let outcome = match kind {
             RunKind::Migrate => migrations.apply_pending(conn, dry).await,
             RunKind::Rollback { target } => migrations.revert_to(conn, target, dry).await,
         };
-        outcome.map_err(|error| {
-            // A failed migration may leave a transaction or session state behind.
-            conn.discard();
-            migrations.describe(&error)
+        let error = match outcome {
+            Ok(versions) => return Ok(versions),
+            Err(error) => error,
+        };
+        let mut detail = migrations.describe(&error);
+        // MySQL commits each DDL statement: a migration that failed there may have stopped
+        // half-way, which leaves its version marked dirty until someone repairs it.
+        let mut dirty = matches!(error, MigrateError::Dirty(_));
+        if backend == Backend::MySql
+            && matches!(error, MigrateError::ExecuteMigration(..))
+            && let Ok(Some(version)) = migrations.dirty_version(conn).await
+        {
+            dirty = true;
+            detail = format!(
+                "{detail}; the statements before the failing one were committed, so {} \
+                     is now marked dirty",
+                migrations.file_name(version)
+            );
+        }
+        // A failed migration may leave a transaction or session state behind.
+        conn.discard();
+        Err(if dirty {
+            Failure::Dirty(detail)
+        } else {
+            Failure::Failed(detail)
         })
     }
 
@@ -386,6 +413,14 @@ impl Tenancy {
         };
         self.apply(mutation).await.map(drop)
     }
+}
+
+/// Why a tenant's migration did not complete.
+enum Failure {
+    /// It failed; nothing of it stayed behind.
+    Failed(String),
+    /// It stopped half-way, or an earlier one had: the tenant needs repair first.
+    Dirty(String),
 }
 
 /// Takes the server-side lock of a network tenant, polling until `wait` has passed.

@@ -134,6 +134,13 @@ impl TenantMigrations {
         on_backend!(self, conn, m => apply(m, conn, dry_run).await)
     }
 
+    /// The version left half-applied by a failed migration, if any (only MySQL, whose
+    /// DDL commits as it goes, can leave one).
+    pub async fn dirty_version(&self, conn: &mut Connection) -> Result<Option<i64>, MigrateError> {
+        let (_, dirty) = on_backend!(self, conn, m => read(m, conn).await?);
+        Ok(dirty)
+    }
+
     /// The version a rollback of `steps` migrations goes back to: everything newer than it
     /// is undone. Only reversible migrations (with a `.down.sql`) count.
     pub fn rollback_target(&self, steps: usize) -> Result<i64, String> {
@@ -228,9 +235,18 @@ where
         return Ok(pending.iter().map(|m| m.version).collect());
     }
 
+    let table = &migrator.table_name;
+    if !transactional_ddl::<C>() {
+        // MySQL commits at every DDL statement, which would end an enclosing transaction
+        // and its savepoints: each migration is applied on its own, and one that fails
+        // half-way stays marked dirty.
+        for migration in &pending {
+            conn.apply(table, migration).await?;
+        }
+        return Ok(pending.iter().map(|m| m.version).collect());
+    }
     // Each migration runs in a savepoint inside this transaction, so a failure in the
     // third leaves the first two undone as well: the tenant is untouched.
-    let table = &migrator.table_name;
     let mut tx = conn.begin().await?;
     for migration in &pending {
         tx.apply(table, migration).await?;
@@ -262,10 +278,25 @@ where
     }
 
     let table = &migrator.table_name;
+    if !transactional_ddl::<C>() {
+        for migration in &downs {
+            conn.revert(table, migration).await?;
+        }
+        return Ok(downs.iter().map(|m| m.version).collect());
+    }
     let mut tx = conn.begin().await?;
     for migration in &downs {
         tx.revert(table, migration).await?;
     }
     tx.commit().await?;
     Ok(downs.iter().map(|m| m.version).collect())
+}
+
+/// Whether DDL on this backend can be rolled back (not on MySQL, which commits at each
+/// DDL statement).
+fn transactional_ddl<C>() -> bool
+where
+    C: sqlx::Connection,
+{
+    <C::Database as sqlx::Database>::NAME != <sqlx::MySql as sqlx::Database>::NAME
 }
