@@ -188,3 +188,56 @@ async fn deleting_a_tenant_closes_and_removes_its_database() {
     assert!(!test.tenants_dir().join("kilo.sqlite").exists());
     assert_eq!(test.tenancy.pools().stats()[0].pools_open, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_over_every_tenant_repeated_stay_within_the_budget_and_drain_when_idle() {
+    let options = PoolOptions {
+        max_connections: 6,
+        max_connections_per_database: 2,
+        acquire_timeout: PATIENCE,
+        idle_timeout: Duration::from_millis(300),
+    };
+    let test = TestTenancy::new(options).await;
+    let tenants = create_many(&test, 50).await;
+    let ids: Vec<_> = tenants.iter().map(|t| t.id.clone()).collect();
+    let sampler = OpenFilesSampler::start(&test);
+
+    for round in 0..5 {
+        // What `migrate status` does: every tenant, one after the other.
+        for tenant in &tenants {
+            let state = test.tenancy.migration_status(tenant).await.unwrap();
+            assert_eq!(state.applied, vec![1], "round {round}: {}", tenant.id);
+        }
+        // What `migrate` does: every tenant, more at once than the budget allows.
+        let options = tenancy::migrate::RunOptions {
+            parallel: 10,
+            ..tenancy::migrate::RunOptions::for_budget(6)
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let report = test
+            .tenancy
+            .run_migrations(
+                tenancy::migrate::RunKind::Migrate,
+                ids.clone(),
+                options,
+                &|_, _, _| {},
+                stop,
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.count("up_to_date"), 50, "round {round}: {report:?}");
+    }
+
+    let (peak, samples) = sampler.finish();
+    assert!(samples > 0 && peak >= 1);
+    assert!(peak <= 6, "{peak} tenant databases open at once; budget 6");
+    let pools = test.tenancy.pools();
+    assert!(
+        pools.stats()[0].connections_open <= 6,
+        "{:?}",
+        pools.stats()
+    );
+    let drained = eventually(PATIENCE, || pools.stats()[0].connections_open == 0).await;
+    assert!(drained, "{:?}", pools.stats());
+    assert!(eventually(PATIENCE, || test.open_databases().is_empty()).await);
+}
