@@ -9,21 +9,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+mod support;
+
+use support::network::{drop_mysql_databases, drop_postgres_schemas, mysql_url, postgres_url};
 use tenancy::migrate::{RunKind, RunOptions, RunReport, TenantResult};
-use tenancy::sqlx::{self, Connection as _};
 use tenancy::{
     EmbeddedMigration, Isolation, NewTenant, Server, ServerOptions, Tenancy, TenantId,
     TenantMigrations,
 };
-
-fn postgres_url() -> String {
-    std::env::var("TENANCY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn mysql_url() -> String {
-    std::env::var("TENANCY_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-}
 
 const PG_V1: &str = "CREATE TABLE notes (id BIGINT PRIMARY KEY, title TEXT)";
 const PG_V2: &str = "ALTER TABLE notes ADD COLUMN tag TEXT;
@@ -97,50 +90,10 @@ fn result<'r>(report: &'r RunReport, raw: &str) -> &'r TenantResult {
         .unwrap_or_else(|| panic!("{raw} missing from {report:?}"))
 }
 
-/// Drops what an earlier, interrupted run of the same test left behind.
-async fn clear_postgres_schemas(prefix: &str) {
-    let mut conn = sqlx::PgConnection::connect(&postgres_url())
-        .await
-        .expect("PostgreSQL must be reachable at TENANCY_TEST_POSTGRES_URL");
-    let schemas: Vec<String> =
-        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, $1)")
-            .bind(prefix)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-    for schema in schemas {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP SCHEMA \"{schema}\" CASCADE"
-        )))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    }
-}
-
-async fn clear_mysql_databases(prefix: &str) {
-    let mut conn = sqlx::MySqlConnection::connect(&mysql_url())
-        .await
-        .expect("MariaDB must be reachable at TENANCY_TEST_MYSQL_URL");
-    let databases: Vec<String> = sqlx::query_scalar(
-        "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE CONCAT(?, '%')",
-    )
-    .bind(prefix)
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    for database in databases {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE `{database}`")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_schema_tenants_migrate_and_a_failing_one_is_rolled_back_whole() {
     let prefix = "mig_pg_";
-    clear_postgres_schemas(prefix).await;
+    drop_postgres_schemas(prefix).await;
     let dir = tempfile::tempdir().unwrap();
     let server = || Server::postgres("pg", &postgres_url(), Isolation::Schema, prefix).unwrap();
     let tenants = ["alpha", "bravo", "charlie"];
@@ -205,7 +158,7 @@ async fn postgres_schema_tenants_migrate_and_a_failing_one_is_rolled_back_whole(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_migration_failing_half_way_marks_the_tenant_dirty_and_refuses_it_afterwards() {
     let prefix = "mig_my_";
-    clear_mysql_databases(prefix).await;
+    drop_mysql_databases(prefix).await;
     let dir = tempfile::tempdir().unwrap();
     let server = || Server::mysql("my", &mysql_url(), prefix).unwrap();
     let tenants = ["alpha", "bravo"];

@@ -6,20 +6,14 @@
 //! query runs right after a switch. The servers come from `TENANCY_TEST_POSTGRES_URL` and
 //! `TENANCY_TEST_MYSQL_URL`; an unreachable server fails the test.
 
-use tenancy::sqlx::{self, Connection as _};
+mod support;
+
+use support::network::{drop_mysql_databases, drop_postgres_schemas, mysql_url, postgres_url};
+use tenancy::sqlx;
 use tenancy::{
-    EmbeddedMigration, Isolation, NewTenant, PoolOptions, Server, ServerOptions, Tenancy, TenantId,
-    TenantMigrations,
+    Connection, EmbeddedMigration, Isolation, NewTenant, PoolOptions, Server, ServerOptions,
+    Tenancy, TenantId, TenantMigrations,
 };
-
-fn postgres_url() -> String {
-    std::env::var("TENANCY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn mysql_url() -> String {
-    std::env::var("TENANCY_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-}
 
 const TENANTS: [&str; 3] = ["red", "green", "blue"];
 
@@ -70,127 +64,81 @@ async fn delete_all(tenancy: &Tenancy) {
     tenancy.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mysql_prepared_statements_follow_the_tenant_after_a_switch() {
-    let prefix = "shared_my_";
-    drop_mysql_leftovers(prefix).await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::mysql("my", &mysql_url(), prefix).unwrap();
-    let tenancy = open(
-        dir.path(),
-        server,
-        "CREATE TABLE notes (id BIGINT AUTO_INCREMENT PRIMARY KEY, title VARCHAR(50) NOT NULL)",
-    )
-    .await;
-    create_all(&tenancy).await;
-    let opened_before = opened(&tenancy);
-
+/// Five rounds over the tenants, each checkout right after a switch: every query reads the
+/// tenant it was handed to, and no connection beyond the one is opened.
+async fn every_query_reads_the_tenant_it_was_handed_to(tenancy: &Tenancy, prefix: &str) {
+    let opened_before = opened(tenancy);
     for round in 0..5 {
         for raw in TENANTS {
             let tenant = tenancy.catalog().require_tenant(&id(raw)).await.unwrap();
             let mut conn = tenancy.connect(&tenant).await.unwrap();
-            let mysql = conn.as_mysql().expect("a MySQL connection");
-            // The same text every time: sqlx prepares it once per connection and caches it.
-            let titles: Vec<String> = sqlx::query_scalar("SELECT title FROM notes WHERE id > ?")
+            let (titles, location) = read_back(&mut conn).await;
+            assert_eq!(titles, vec![raw.to_owned()], "round {round}, tenant {raw}");
+            assert_eq!(location, format!("{prefix}{raw}"));
+        }
+    }
+    assert!(
+        opened(tenancy) <= opened_before + 1,
+        "one connection served every tenant: {:?}",
+        tenancy.pools().stats()
+    );
+}
+
+/// The notes' titles through a prepared (and cached) statement, and where the connection
+/// points.
+async fn read_back(conn: &mut Connection) -> (Vec<String>, String) {
+    match conn {
+        Connection::MySql(mysql) => {
+            let titles = sqlx::query_scalar("SELECT title FROM notes WHERE id > ?")
                 .bind(0_i64)
                 .fetch_all(&mut *mysql)
                 .await
                 .unwrap();
-            assert_eq!(titles, vec![raw.to_owned()], "round {round}, tenant {raw}");
-            let database: String = sqlx::query_scalar("SELECT DATABASE()")
+            let database = sqlx::query_scalar("SELECT DATABASE()")
                 .fetch_one(&mut *mysql)
                 .await
                 .unwrap();
-            assert_eq!(database, format!("{prefix}{raw}"));
+            (titles, database)
         }
+        Connection::Postgres(pg) => {
+            let titles = sqlx::query_scalar("SELECT title FROM notes WHERE id > $1")
+                .bind(0_i64)
+                .fetch_all(&mut *pg)
+                .await
+                .unwrap();
+            let schema = sqlx::query_scalar("SELECT current_schema()::text")
+                .fetch_one(&mut *pg)
+                .await
+                .unwrap();
+            (titles, schema)
+        }
+        other => panic!("not a shared server's connection: {:?}", other.backend()),
     }
-    let opened_after = opened(&tenancy);
-    assert!(
-        opened_after <= opened_before + 1,
-        "one connection served every tenant: {:?}",
-        tenancy.pools().stats()
-    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_prepared_statements_follow_the_tenant_after_a_switch() {
+    let prefix = "shared_my_";
+    drop_mysql_databases(prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::mysql("my", &mysql_url(), prefix).unwrap();
+    let notes =
+        "CREATE TABLE notes (id BIGINT AUTO_INCREMENT PRIMARY KEY, title VARCHAR(50) NOT NULL)";
+    let tenancy = open(dir.path(), server, notes).await;
+    create_all(&tenancy).await;
+    every_query_reads_the_tenant_it_was_handed_to(&tenancy, prefix).await;
     delete_all(&tenancy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_schema_mode_prepared_statements_follow_the_tenant_after_a_switch() {
     let prefix = "shared_pg_";
-    drop_postgres_leftovers(prefix).await;
+    drop_postgres_schemas(prefix).await;
     let dir = tempfile::tempdir().unwrap();
     let server = Server::postgres("pg", &postgres_url(), Isolation::Schema, prefix).unwrap();
-    let tenancy = open(
-        dir.path(),
-        server,
-        "CREATE TABLE notes (id BIGSERIAL PRIMARY KEY, title TEXT NOT NULL)",
-    )
-    .await;
+    let notes = "CREATE TABLE notes (id BIGSERIAL PRIMARY KEY, title TEXT NOT NULL)";
+    let tenancy = open(dir.path(), server, notes).await;
     create_all(&tenancy).await;
-    let opened_before = opened(&tenancy);
-
-    for round in 0..5 {
-        for raw in TENANTS {
-            let tenant = tenancy.catalog().require_tenant(&id(raw)).await.unwrap();
-            let mut conn = tenancy.connect(&tenant).await.unwrap();
-            let pg = conn.as_postgres().expect("a PostgreSQL connection");
-            let titles: Vec<String> = sqlx::query_scalar("SELECT title FROM notes WHERE id > $1")
-                .bind(0_i64)
-                .fetch_all(&mut *pg)
-                .await
-                .unwrap();
-            assert_eq!(titles, vec![raw.to_owned()], "round {round}, tenant {raw}");
-            let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
-                .fetch_one(&mut *pg)
-                .await
-                .unwrap();
-            assert_eq!(schema, format!("{prefix}{raw}"));
-        }
-    }
-    let opened_after = opened(&tenancy);
-    assert!(
-        opened_after <= opened_before + 1,
-        "one connection served every tenant: {:?}",
-        tenancy.pools().stats()
-    );
+    every_query_reads_the_tenant_it_was_handed_to(&tenancy, prefix).await;
     delete_all(&tenancy).await;
-}
-
-async fn drop_mysql_leftovers(prefix: &str) {
-    let mut conn = sqlx::MySqlConnection::connect(&mysql_url())
-        .await
-        .expect("MariaDB must be reachable at TENANCY_TEST_MYSQL_URL");
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA \
-         WHERE SCHEMA_NAME LIKE CONCAT(?, '%')",
-    )
-    .bind(prefix)
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    for name in names {
-        let drop = format!("DROP DATABASE `{name}`");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-}
-
-async fn drop_postgres_leftovers(prefix: &str) {
-    let mut conn = sqlx::PgConnection::connect(&postgres_url())
-        .await
-        .expect("PostgreSQL must be reachable at TENANCY_TEST_POSTGRES_URL");
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, $1)")
-            .bind(prefix)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-    for name in names {
-        let drop = format!("DROP SCHEMA \"{name}\" CASCADE");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
 }
