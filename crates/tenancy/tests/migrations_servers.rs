@@ -90,6 +90,23 @@ fn result<'r>(report: &'r RunReport, raw: &str) -> &'r TenantResult {
         .unwrap_or_else(|| panic!("{raw} missing from {report:?}"))
 }
 
+/// Creates `tenants` at version 1; alpha gets a note with a title, bravo one without.
+async fn create_at_v1(dir: &Path, server: Server, v1: &'static str, tenants: &[&str]) {
+    let tenancy = open(dir, server, migrations(v1, None)).await;
+    for raw in tenants {
+        let new = NewTenant::new(id(raw));
+        tenancy.create_tenant(new).await.unwrap();
+    }
+    sql(
+        &tenancy,
+        "alpha",
+        "INSERT INTO notes VALUES (1, 'alpha: one')",
+    )
+    .await;
+    sql(&tenancy, "bravo", "INSERT INTO notes VALUES (1, NULL)").await;
+    tenancy.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_schema_tenants_migrate_and_a_failing_one_is_rolled_back_whole() {
     let prefix = "mig_pg_";
@@ -97,23 +114,7 @@ async fn postgres_schema_tenants_migrate_and_a_failing_one_is_rolled_back_whole(
     let dir = tempfile::tempdir().unwrap();
     let server = || Server::postgres("pg", &postgres_url(), Isolation::Schema, prefix).unwrap();
     let tenants = ["alpha", "bravo", "charlie"];
-    {
-        let tenancy = open(dir.path(), server(), migrations(PG_V1, None)).await;
-        for raw in tenants {
-            tenancy
-                .create_tenant(NewTenant::new(id(raw)))
-                .await
-                .unwrap();
-        }
-        sql(
-            &tenancy,
-            "alpha",
-            "INSERT INTO notes VALUES (1, 'alpha: one')",
-        )
-        .await;
-        sql(&tenancy, "bravo", "INSERT INTO notes VALUES (1, NULL)").await;
-        tenancy.shutdown().await;
-    }
+    create_at_v1(dir.path(), server(), PG_V1, &tenants).await;
 
     let tenancy = open(dir.path(), server(), migrations(PG_V1, Some(PG_V2))).await;
     let report = migrate(&tenancy, &tenants).await;
@@ -162,23 +163,7 @@ async fn mysql_migration_failing_half_way_marks_the_tenant_dirty_and_refuses_it_
     let dir = tempfile::tempdir().unwrap();
     let server = || Server::mysql("my", &mysql_url(), prefix).unwrap();
     let tenants = ["alpha", "bravo"];
-    {
-        let tenancy = open(dir.path(), server(), migrations(MY_V1, None)).await;
-        for raw in tenants {
-            tenancy
-                .create_tenant(NewTenant::new(id(raw)))
-                .await
-                .unwrap();
-        }
-        sql(
-            &tenancy,
-            "alpha",
-            "INSERT INTO notes VALUES (1, 'alpha: one')",
-        )
-        .await;
-        sql(&tenancy, "bravo", "INSERT INTO notes VALUES (1, NULL)").await;
-        tenancy.shutdown().await;
-    }
+    create_at_v1(dir.path(), server(), MY_V1, &tenants).await;
 
     let tenancy = open(dir.path(), server(), migrations(MY_V1, Some(MY_V2))).await;
     let report = migrate(&tenancy, &tenants).await;
