@@ -3,18 +3,21 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{Request, StatusCode, Uri, header};
+use ipnet::IpNet;
 use tenancy::identify::{self, Identified, TENANT_HEADER};
 use tenancy::scope::TenantContext;
 use tenancy::{Error, Tenancy, Tenant, TenantId, TenantStatus};
 use tower::{Layer, Service};
 
 use crate::problem::Problem;
+use crate::traffic::Traffic;
 
 /// How long a client is told to wait for a tenant that is still being provisioned.
 const PROVISIONING_RETRY_AFTER_SECS: u32 = 5;
@@ -36,15 +39,32 @@ pub struct ServedTenant(pub TenantId);
 /// - active → the inner service runs inside the tenant's [`TenantContext`] scope, with the
 ///   context in the request extensions (read it with the crate's extractors);
 /// - central host → the inner service runs with a [`Central`] extension and no tenant.
+///
+/// An active tenant's traffic rules ([`tenancy::traffic`]) apply next: a client address
+/// on its block list, or off its allow list, gets 403 `ip_blocked` / `ip_not_allowed`; a
+/// request over its rate limit gets 429 `rate_limited` with `Retry-After`, and answers
+/// under a limit carry the `RateLimit-Policy` and `RateLimit` headers.
 #[derive(Debug, Clone)]
 pub struct TenancyLayer {
     tenancy: Tenancy,
+    traffic: Arc<Traffic>,
 }
 
 impl TenancyLayer {
-    /// A layer identifying tenants through `tenancy`.
+    /// A layer identifying tenants through `tenancy`, with no trusted proxy: the client
+    /// address is the socket's peer (from axum's `ConnectInfo<SocketAddr>`).
     pub fn new(tenancy: Tenancy) -> Self {
-        TenancyLayer { tenancy }
+        TenancyLayer {
+            tenancy,
+            traffic: Arc::new(Traffic::new(Vec::new())),
+        }
+    }
+
+    /// Trusts these networks to say who the client is: for a request whose peer is in
+    /// them, the client address is the nearest untrusted address in `X-Forwarded-For`.
+    pub fn trusted_proxies(mut self, networks: Vec<IpNet>) -> Self {
+        self.traffic = Arc::new(Traffic::new(networks));
+        self
     }
 }
 
@@ -55,6 +75,7 @@ impl<S> Layer<S> for TenancyLayer {
         TenancyService {
             inner,
             tenancy: self.tenancy.clone(),
+            traffic: self.traffic.clone(),
         }
     }
 }
@@ -64,6 +85,7 @@ impl<S> Layer<S> for TenancyLayer {
 pub struct TenancyService<S> {
     inner: S,
     tenancy: Tenancy,
+    traffic: Arc<Traffic>,
 }
 
 impl<S> Service<Request<Body>> for TenancyService<S>
@@ -83,12 +105,17 @@ where
         // The clone that was driven to readiness is the one that must serve the call.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let tenancy = self.tenancy.clone();
-        Box::pin(async move { Ok(serve(tenancy, inner, request).await) })
+        let (tenancy, traffic) = (self.tenancy.clone(), self.traffic.clone());
+        Box::pin(async move { Ok(serve(tenancy, traffic, inner, request).await) })
     }
 }
 
-async fn serve<S>(tenancy: Tenancy, mut inner: S, request: Request<Body>) -> Response
+async fn serve<S>(
+    tenancy: Tenancy,
+    traffic: Arc<Traffic>,
+    mut inner: S,
+    request: Request<Body>,
+) -> Response
 where
     S: Service<Request<Body>, Response = Response, Error = Infallible>,
 {
@@ -98,9 +125,9 @@ where
         Ok(identified) => identified,
         Err(problem) => return problem.into_response(),
     };
-    let mut request = Request::from_parts(parts, body);
     let (tenant, stripped_path) = match identified {
         Identified::Central => {
+            let mut request = Request::from_parts(parts, body);
             request.extensions_mut().insert(Central);
             return call(&mut inner, request).await;
         }
@@ -113,15 +140,25 @@ where
     };
 
     let served = ServedTenant(tenant.id.clone());
-    let mut response = match gate(&tenant) {
-        Some(problem) => problem.into_response(),
+    let admitted = match gate(&tenant) {
+        Some(problem) => Err(problem),
         None => {
+            let rules = tenancy.traffic().effective(&tenant);
+            traffic.check(&tenant.id, &rules, &parts)
+        }
+    };
+    let mut response = match admitted {
+        Err(problem) => problem.into_response(),
+        Ok(allowance) => {
+            let mut request = Request::from_parts(parts, body);
             if let Some(path) = stripped_path {
                 replace_path(&mut request, &path);
             }
             let context = TenantContext::new(tenant, tenancy);
             request.extensions_mut().insert(context.clone());
-            context.scope(call(&mut inner, request)).await
+            let mut response = context.scope(call(&mut inner, request)).await;
+            allowance.apply(response.headers_mut());
+            response
         }
     };
     response.extensions_mut().insert(served);

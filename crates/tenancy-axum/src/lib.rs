@@ -28,6 +28,7 @@
 mod extract;
 mod layer;
 mod problem;
+mod traffic;
 
 use std::convert::Infallible;
 
@@ -45,6 +46,11 @@ pub use problem::Problem;
 /// One router for both sides: `central` for central hosts, `tenants` for tenant hosts,
 /// behind a [`TenancyLayer`].
 pub fn split(tenancy: Tenancy, central: Router, tenants: Router) -> Router {
+    split_with(TenancyLayer::new(tenancy), central, tenants)
+}
+
+/// [`split`] with a layer configured by the caller (trusted proxies, for one).
+pub fn split_with(layer: TenancyLayer, central: Router, tenants: Router) -> Router {
     let dispatch = service_fn(move |request: Request<Body>| {
         let for_tenant = request.extensions().get::<TenantContext>().is_some();
         let router = if for_tenant {
@@ -54,7 +60,5 @@ pub fn split(tenancy: Tenancy, central: Router, tenants: Router) -> Router {
         };
         async move { Ok::<_, Infallible>(router.oneshot(request).await.unwrap_or_else(|e| match e {})) }
     });
-    Router::new()
-        .fallback_service(dispatch)
-        .layer(TenancyLayer::new(tenancy))
+    Router::new().fallback_service(dispatch).layer(layer)
 }

@@ -22,6 +22,8 @@ pub struct Problem {
     detail: Option<String>,
     #[serde(skip)]
     retry_after_secs: Option<u32>,
+    #[serde(skip)]
+    headers: Vec<(&'static str, HeaderValue)>,
 }
 
 impl Problem {
@@ -34,7 +36,13 @@ impl Problem {
             code,
             detail: Some(detail.into()),
             retry_after_secs: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a header to the answer.
+    pub fn add_header(&mut self, name: &'static str, value: HeaderValue) {
+        self.headers.push((name, value));
     }
 
     /// Adds a `Retry-After` header to the answer.
@@ -50,11 +58,15 @@ impl Problem {
 }
 
 impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
         let status = self.status();
         let retry_after = self.retry_after_secs;
+        let extra = std::mem::take(&mut self.headers);
         let mut response = (status, Json(self)).into_response();
         let headers = response.headers_mut();
+        for (name, value) in extra {
+            headers.insert(name, value);
+        }
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

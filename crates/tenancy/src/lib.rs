@@ -41,6 +41,7 @@ pub mod server;
 mod tenancy;
 pub mod tenant;
 pub mod tenant_id;
+pub mod traffic;
 
 pub use error::{BoxError, Error, ErrorKind, error_chain};
 pub use migrate::{EmbeddedMigration, TenantMigrations};

@@ -13,6 +13,7 @@ use crate::migrate::TenantMigrations;
 use crate::pool::{PoolManager, PoolOptions, PooledConnection};
 use crate::server::{Connection, Server};
 use crate::tenant::Tenant;
+use crate::traffic::{RuleScope, TrafficRules, TrafficTable};
 
 /// A boxed future, as returned by [`Seeder::seed`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -148,6 +149,9 @@ impl TenancyBuilder {
             )
         }));
         close_pools_on_changes(&catalog, &pools);
+        let traffic = TrafficTable::default();
+        traffic.replace(catalog.traffic_rules().await?);
+        reload_traffic_on_changes(&catalog, &traffic);
         let poller = catalog
             .spawn_change_poller(self.change_poll_interval)
             .await?;
@@ -166,6 +170,7 @@ impl TenancyBuilder {
             migrations: self.migrations,
             pool_options,
             seeder: self.seeder,
+            traffic,
             poller,
         };
         Ok(Tenancy {
@@ -173,6 +178,28 @@ impl TenancyBuilder {
             actor: self.actor.map(Arc::from),
         })
     }
+}
+
+/// Reloads the traffic rules when any process changes them (or deletes a tenant, which
+/// takes its rules along). The process that made the change reloads before it returns.
+fn reload_traffic_on_changes(catalog: &Catalog, traffic: &TrafficTable) {
+    let (reader, table) = (catalog.clone(), traffic.clone());
+    catalog.watch(move |change| {
+        let relevant = change.action.starts_with("traffic.") || change.action == "tenant.deleted";
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !relevant {
+            return;
+        }
+        let (reader, table) = (reader.clone(), table.clone());
+        runtime.spawn(async move {
+            match reader.traffic_rules().await {
+                Ok(rules) => table.replace(rules),
+                Err(error) => tracing::warn!(error = %crate::error_chain(&error), "reloading traffic rules failed"),
+            }
+        });
+    });
 }
 
 fn refuse_duplicate_servers(servers: &[(Server, ServerOptions)]) -> Result<(), Error> {
@@ -220,6 +247,7 @@ pub(crate) struct Inner {
     pub(crate) migrations: TenantMigrations,
     pub(crate) pool_options: PoolOptions,
     pub(crate) seeder: Option<Arc<dyn Seeder>>,
+    pub(crate) traffic: TrafficTable,
     poller: tokio::task::JoinHandle<()>,
 }
 
@@ -315,6 +343,30 @@ impl Tenancy {
             .iter()
             .find(|server| server.name() == name)
             .ok_or_else(|| Error::UnknownServer(name.to_owned()))
+    }
+
+    /// The traffic rules in force (rate limits, IP lists), by plan and tenant.
+    pub fn traffic(&self) -> &TrafficTable {
+        &self.inner.traffic
+    }
+
+    /// Sets the traffic rules of a plan or tenant (`None` removes them). They apply from
+    /// the next request in this process and within a second in every other.
+    pub async fn set_traffic_rules(
+        &self,
+        scope: RuleScope,
+        rules: Option<TrafficRules>,
+    ) -> Result<Change, Error> {
+        if let Some(rules) = &rules {
+            rules.validate()?;
+        }
+        let change = self
+            .apply(Mutation::SetTrafficRules { scope, rules })
+            .await?;
+        self.inner
+            .traffic
+            .replace(self.inner.catalog.traffic_rules().await?);
+        Ok(change)
     }
 
     /// Identifies the tenant of a request.

@@ -9,6 +9,7 @@ mod mutation;
 mod rows;
 mod runs;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -21,6 +22,7 @@ use sqlx::{Connection, SqliteConnection};
 use crate::error::Error;
 use crate::tenant::{Domain, Tenant, TenantStatus};
 use crate::tenant_id::TenantId;
+use crate::traffic::{RuleScope, TrafficRules};
 
 pub use mutation::Mutation;
 pub use runs::{RunRecord, RunTenant};
@@ -173,6 +175,23 @@ impl Catalog {
         tracing::debug!(seq = change.seq, action = %change.action, tenant_id = ?change.tenant_id, "catalog change");
         self.notify(&change);
         Ok(change)
+    }
+
+    /// Every plan's and tenant's traffic rules.
+    pub async fn traffic_rules(&self) -> Result<HashMap<RuleScope, TrafficRules>, Error> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT scope, rules FROM traffic_rules")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::Catalog)?;
+        rows.into_iter()
+            .map(|(scope, rules)| {
+                let parsed = serde_json::from_str(&rules).map_err(|error| Error::InvalidInput {
+                    field: "traffic_rules",
+                    reason: format!("the stored rules of {scope} do not parse: {error}"),
+                })?;
+                Ok((scope.parse()?, parsed))
+            })
+            .collect()
     }
 
     /// The tenant with this id, if any.

@@ -7,6 +7,7 @@ use sqlx::SqliteConnection;
 use crate::error::Error;
 use crate::tenant::{TenantStatus, TenantUpdate};
 use crate::tenant_id::TenantId;
+use crate::traffic::{RuleScope, TrafficRules};
 
 use TenantStatus::{Active, Deleting, Failed, Maintenance, Provisioning, Suspended};
 
@@ -115,6 +116,13 @@ pub enum Mutation {
         /// Whether the versions were reverted (a rollback) rather than applied.
         reverted: bool,
     },
+    /// Sets (or with `None` removes) the traffic rules of a plan or a tenant.
+    SetTrafficRules {
+        /// The plan or tenant.
+        scope: RuleScope,
+        /// The rules; `None` removes the scope's rules.
+        rules: Option<TrafficRules>,
+    },
 }
 
 impl Mutation {
@@ -138,6 +146,8 @@ impl Mutation {
                 reverted: false, ..
             } => "tenant.migrated",
             Mutation::RecordMigration { reverted: true, .. } => "tenant.rolled_back",
+            Mutation::SetTrafficRules { rules: Some(_), .. } => "traffic.rules_set",
+            Mutation::SetTrafficRules { rules: None, .. } => "traffic.rules_removed",
         }
     }
 
@@ -156,6 +166,7 @@ impl Mutation {
             | Mutation::Remove { id }
             | Mutation::AddDomain { id, .. }
             | Mutation::RecordMigration { id, .. } => Some(id),
+            Mutation::SetTrafficRules { scope, .. } => scope.tenant_id(),
             Mutation::RemoveDomain { .. } | Mutation::SetPrimaryDomain { .. } => None,
         }
     }
@@ -194,6 +205,9 @@ impl Mutation {
                 run_id, versions, ..
             } => {
                 json!({ "run_id": run_id, "versions": versions })
+            }
+            Mutation::SetTrafficRules { scope, rules } => {
+                json!({ "scope": scope.to_string(), "rules": rules })
             }
             _ => json!({}),
         }
@@ -265,6 +279,8 @@ impl Mutation {
             Mutation::Remove { id } => {
                 require_status(conn, id, &[Deleting], "remove").await?;
                 exec(conn, "DELETE FROM domains WHERE tenant_id = ?", id.as_str()).await?;
+                let scope = RuleScope::Tenant(id.clone()).to_string();
+                exec(conn, "DELETE FROM traffic_rules WHERE scope = ?", &scope).await?;
                 exec(conn, "DELETE FROM tenants WHERE id = ?", id.as_str()).await?;
                 Ok(Some(id.clone()))
             }
@@ -283,6 +299,10 @@ impl Mutation {
                 let status = if *reverted { "rolled_back" } else { "migrated" };
                 super::runs::set_run_tenant(conn, *run_id, id, status, None, versions).await?;
                 Ok(Some(id.clone()))
+            }
+            Mutation::SetTrafficRules { scope, rules } => {
+                set_traffic_rules(conn, scope, rules.as_ref(), now).await?;
+                Ok(scope.tenant_id().cloned())
             }
         }
     }
@@ -341,6 +361,8 @@ impl Mutation {
                 .await
                 .map_err(Error::Catalog)?;
                 exec(conn, "DELETE FROM domains WHERE tenant_id = ?", id.as_str()).await?;
+                let scope = RuleScope::Tenant(id.clone()).to_string();
+                exec(conn, "DELETE FROM traffic_rules WHERE scope = ?", &scope).await?;
             }
             Some(_) => return Err(Error::TenantExists(id.clone())),
         }
@@ -548,4 +570,35 @@ async fn set_primary(conn: &mut SqliteConnection, host: &str) -> Result<TenantId
     let id = TenantId::parse(&owner)?;
     make_primary(conn, &id, host).await?;
     Ok(id)
+}
+
+async fn set_traffic_rules(
+    conn: &mut SqliteConnection,
+    scope: &RuleScope,
+    rules: Option<&TrafficRules>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    if let RuleScope::Tenant(id) = scope
+        && current_status(conn, id).await?.is_none()
+    {
+        return Err(Error::TenantNotFound(id.clone()));
+    }
+    let key = scope.to_string();
+    let Some(rules) = rules else {
+        exec(conn, "DELETE FROM traffic_rules WHERE scope = ?", &key).await?;
+        return Ok(());
+    };
+    rules.validate()?;
+    let json = serde_json::to_string(rules).expect("traffic rules serialise");
+    sqlx::query(
+        "INSERT INTO traffic_rules (scope, rules, updated_at) VALUES (?, ?, ?) \
+         ON CONFLICT (scope) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at",
+    )
+    .bind(&key)
+    .bind(json)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(Error::Catalog)?;
+    Ok(())
 }

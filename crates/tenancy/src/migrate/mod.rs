@@ -185,6 +185,11 @@ pub(crate) fn catalog_migrator() -> Migrator {
             "migration runs",
             include_str!("../../migrations/catalog/sqlite/0002_migration_runs.sql"),
         ),
+        (
+            3,
+            "traffic rules",
+            include_str!("../../migrations/catalog/sqlite/0003_traffic_rules.sql"),
+        ),
     ];
     let migrations = files.into_iter().map(|(version, description, sql)| {
         let kind = MigrationType::Simple;
