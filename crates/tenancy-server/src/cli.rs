@@ -57,6 +57,77 @@ pub enum Command {
     Seed(SeedArgs),
     /// Run one SQL statement on each tenant and print each tenant's result.
     Run(RunSqlArgs),
+    /// Rate limits and IP allow and block lists, per plan and per tenant.
+    #[command(subcommand)]
+    Traffic(TrafficCommand),
+}
+
+/// `tenancy traffic …`.
+#[derive(Debug, Subcommand)]
+pub enum TrafficCommand {
+    /// Show the rules of every plan and tenant, or of one (a tenant's with its plan's merged in).
+    Show(TrafficShowArgs),
+    /// Set a plan's or a tenant's rules, replacing the ones it had. A tenant inherits what
+    /// it does not set from its plan.
+    Set(TrafficSetArgs),
+    /// Remove a plan's or a tenant's rules.
+    Clear(TrafficScope),
+}
+
+/// Whose rules: a plan's or a tenant's.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("scope").required(true).args(["plan", "tenant"])))]
+pub struct TrafficScope {
+    /// A plan (every tenant on it).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<String>,
+    /// One tenant.
+    #[arg(long, value_name = "ID")]
+    pub tenant: Option<TenantId>,
+}
+
+/// `tenancy traffic show`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("scope").args(["plan", "tenant"])))]
+pub struct TrafficShowArgs {
+    /// Only this plan's rules.
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<String>,
+    /// Only this tenant: its own rules and the ones in force.
+    #[arg(long, value_name = "ID")]
+    pub tenant: Option<TenantId>,
+}
+
+/// `tenancy traffic set`.
+#[derive(Debug, Args)]
+pub struct TrafficSetArgs {
+    /// Whose rules.
+    #[command(flatten)]
+    pub scope: TrafficScope,
+    /// Requests per second, sustained (with --burst).
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "burst",
+        conflicts_with = "unlimited"
+    )]
+    pub rate: Option<u32>,
+    /// Requests that may arrive at once (with --rate).
+    #[arg(long, value_name = "N", requires = "rate")]
+    pub burst: Option<u32>,
+    /// No rate limit, whatever the plan says.
+    #[arg(long)]
+    pub unlimited: bool,
+    /// Only these networks may reach the tenant(s): CIDR or address, repeatable.
+    #[arg(long, value_name = "CIDR", value_parser = parse_network)]
+    pub allow: Vec<ipnet::IpNet>,
+    /// These networks may not: CIDR or address, repeatable.
+    #[arg(long, value_name = "CIDR", value_parser = parse_network)]
+    pub block: Vec<ipnet::IpNet>,
+}
+
+fn parse_network(raw: &str) -> Result<ipnet::IpNet, String> {
+    tenancy::traffic::parse_network(raw).map_err(|error| error.to_string())
 }
 
 /// Which tenants a command touches.

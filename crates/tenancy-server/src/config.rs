@@ -52,6 +52,17 @@ pub struct Config {
     /// Database servers tenants are placed on, by name. `local` is the built-in SQLite
     /// server; it exists unless `[servers.local] enabled = false`.
     pub servers: BTreeMap<String, ServerConfig>,
+    /// Traffic rules' settings.
+    pub traffic: TrafficConfig,
+}
+
+/// `[traffic]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrafficConfig {
+    /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client.
+    /// Default: none, the socket's peer is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// The kind of a configured server.
@@ -129,6 +140,7 @@ impl Default for Config {
             identify: IdentifyConfig::default(),
             pool: PoolConfig::default(),
             servers: BTreeMap::new(),
+            traffic: TrafficConfig::default(),
         }
     }
 }
@@ -172,6 +184,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ),
     ("TENANCY_POOL_ACQUIRE_TIMEOUT_MS", "pool.acquire_timeout_ms"),
     ("TENANCY_POOL_IDLE_TIMEOUT_SECS", "pool.idle_timeout_secs"),
+    ("TENANCY_TRUSTED_PROXIES", "traffic.trusted_proxies"),
 ];
 
 /// Values given on the command line, which override everything else.
@@ -246,6 +259,7 @@ impl Config {
             let why = format!("{} is not a directory", dir.display());
             return fail("tenant_migrations_dir", &why);
         }
+        self.trusted_proxies()?;
         if self.identify.central_domains.is_empty() {
             return fail("identify.central_domains", "must name at least one host");
         }
@@ -255,6 +269,21 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The trusted proxies, parsed.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.traffic
+            .trusted_proxies
+            .iter()
+            .map(|text| {
+                tenancy::traffic::parse_network(text).map_err(|_| {
+                    ConfigError(format!(
+                        "traffic.trusted_proxies: '{text}' is not an IP address or a CIDR network"
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// The identification options for the library.
@@ -418,7 +447,7 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
 /// then names the key.
 fn env_value(key: &str, raw: &str) -> toml::Value {
     match key {
-        "identify.central_domains" => {
+        "identify.central_domains" | "traffic.trusted_proxies" => {
             let items = raw
                 .split(',')
                 .map(str::trim)
@@ -487,6 +516,12 @@ acquire_timeout_ms = 3000
 
 # How long an unused connection stays open. Env: TENANCY_POOL_IDLE_TIMEOUT_SECS.
 idle_timeout_secs = 60
+
+[traffic]
+# Proxies whose X-Forwarded-For header names the client, for the tenants' IP allow and
+# block lists (addresses or CIDR networks). Empty: the socket's peer is the client.
+# Env: TENANCY_TRUSTED_PROXIES (comma list).
+trusted_proxies = []
 
 # Database servers tenants are placed on. The built-in SQLite server is called "local";
 # a new tenant goes to the server named with `tenants create --server`, or else to the
@@ -646,6 +681,27 @@ mod tests {
         assert!(
             error.to_string().contains("/nonexistent/tenancy.toml"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_environment_and_bad_ones_are_named() {
+        let env_ok = env(&[("TENANCY_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]);
+        let config = Config::load_from(None, &env_ok, &Overrides::default()).unwrap();
+        let proxies: Vec<String> = config
+            .trusted_proxies()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(proxies, ["127.0.0.1/32", "10.0.0.0/8"]);
+
+        let env_bad = env(&[("TENANCY_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")]);
+        let error = Config::load_from(None, &env_bad, &Overrides::default()).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("traffic.trusted_proxies") && text.contains("proxy.local"),
+            "{text}"
         );
     }
 }

@@ -55,7 +55,8 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<bool> {
     let tenancy = tenancy_server::open(&config, actor).await?;
     let result = match cli.command {
         Command::Serve(args) => {
-            tenancy_server::serve::run(tenancy.clone(), config.listen, args.demo)
+            let proxies = config.trusted_proxies()?;
+            tenancy_server::serve::run(tenancy.clone(), config.listen, args.demo, proxies)
                 .await
                 .map(|()| true)
         }
@@ -69,6 +70,9 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<bool> {
         Command::Migrate(args) => commands::migrate::run(&tenancy, args, out).await,
         Command::Seed(args) => commands::migrate::seed(&tenancy, args, out).await,
         Command::Run(args) => commands::migrate::run_sql(&tenancy, args, out).await,
+        Command::Traffic(command) => commands::traffic::run(&tenancy, command, out)
+            .await
+            .map(|()| true),
         Command::Init(_) => unreachable!("handled above"),
     };
     tenancy.shutdown().await;

@@ -110,3 +110,37 @@ pub fn domains_table(domains: &[Domain]) -> String {
     }
     table.to_string()
 }
+
+/// Traffic rules, one row a scope. Unset fields show as `inherited`.
+pub fn traffic_table(rows: &[(String, tenancy::traffic::TrafficRules)]) -> String {
+    use tenancy::traffic::RateRule;
+    if rows.is_empty() {
+        return "no traffic rules".to_owned();
+    }
+    let networks = |list: &Option<Vec<ipnet::IpNet>>| match list {
+        None => "inherited".to_owned(),
+        Some(list) if list.is_empty() => "-".to_owned(),
+        Some(list) => list
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let mut table = table(&["scope", "rate limit", "allow", "block"]);
+    for (scope, rules) in rows {
+        let rate = match rules.rate {
+            None => "inherited".to_owned(),
+            Some(RateRule::Unlimited) => "unlimited".to_owned(),
+            Some(RateRule::Limit(limit)) => {
+                format!("{}/s, burst {}", limit.per_second, limit.burst)
+            }
+        };
+        table.add_row([
+            scope.clone(),
+            rate,
+            networks(&rules.allow),
+            networks(&rules.block),
+        ]);
+    }
+    table.to_string()
+}

@@ -10,9 +10,10 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use ipnet::IpNet;
 use serde_json::json;
 use tenancy::{NewTenant, Tenancy, TenantId, TenantStatus};
-use tenancy_axum::{Problem, ServedTenant, split};
+use tenancy_axum::{Problem, ServedTenant, TenancyLayer, split_with};
 use tokio::net::TcpListener;
 
 use crate::demo;
@@ -22,16 +23,30 @@ pub const DEMO_TENANTS: [&str; 3] = ["acme", "globex", "initech"];
 
 /// The whole HTTP application: central routes, tenant routes, one log line per request.
 pub fn app(tenancy: Tenancy) -> Router {
+    app_with(TenancyLayer::new(tenancy))
+}
+
+/// [`app`] behind a layer configured by the caller (trusted proxies).
+pub fn app_with(layer: TenancyLayer) -> Router {
+    let tenancy = layer.tenancy().clone();
     let central = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(central_not_found)
-        .with_state(tenancy.clone());
-    split(tenancy, central, demo::router()).layer(middleware::from_fn(log_request))
+        .with_state(tenancy);
+    split_with(layer, central, demo::router()).layer(middleware::from_fn(log_request))
 }
 
 /// Binds, optionally creates the demo tenants, and serves until Ctrl-C or SIGTERM.
-pub async fn run(tenancy: Tenancy, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
+///
+/// The client's address (for IP rules) is the socket's peer, or what `X-Forwarded-For`
+/// says when the peer is one of `trusted_proxies`.
+pub async fn run(
+    tenancy: Tenancy,
+    listen: SocketAddr,
+    demo: bool,
+    trusted_proxies: Vec<IpNet>,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -42,7 +57,9 @@ pub async fn run(tenancy: Tenancy, listen: SocketAddr, demo: bool) -> anyhow::Re
     tracing::info!(%address, "listening");
     println!("listening on http://{address} (health: http://{address}/healthz)");
 
-    axum::serve(listener, app(tenancy.clone()))
+    let layer = TenancyLayer::new(tenancy.clone()).trusted_proxies(trusted_proxies);
+    let service = app_with(layer).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;

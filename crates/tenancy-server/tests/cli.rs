@@ -530,3 +530,65 @@ fn every_command_has_help() {
         assert!(help.stdout.contains("Usage:"), "{}", help.stdout);
     }
 }
+
+// traffic
+
+#[test]
+fn traffic_rules_are_set_shown_and_cleared_per_plan_and_tenant() {
+    let sandbox = sandbox_with(&["alpha"]);
+    sandbox
+        .run(&["tenants", "update", "alpha", "--plan", "pro"])
+        .succeeded();
+    let plan = [
+        "traffic", "set", "--plan", "pro", "--rate", "5", "--burst", "10",
+    ];
+    sandbox.run(&plan).succeeded();
+    let own = [
+        "traffic",
+        "set",
+        "--tenant",
+        "alpha",
+        "--block",
+        "192.0.2.0/24",
+    ];
+    sandbox.run(&own).succeeded();
+
+    let shown = sandbox.json(&["traffic", "show", "--tenant", "alpha"]);
+    assert_eq!(shown["effective"]["rate"]["per_second"], 5, "{shown}");
+    assert_eq!(shown["effective"]["block"][0], "192.0.2.0/24", "{shown}");
+    assert_eq!(shown["own"]["rate"], Value::Null, "{shown}");
+    let all = sandbox.json(&["traffic", "show"]);
+    assert_eq!(all.as_array().map(Vec::len), Some(2), "{all}");
+
+    sandbox
+        .run(&["traffic", "clear", "--plan", "pro"])
+        .succeeded();
+    let shown = sandbox.json(&["traffic", "show", "--tenant", "alpha"]);
+    assert_eq!(shown["effective"]["rate"], Value::Null, "{shown}");
+}
+
+#[test]
+fn traffic_commands_refuse_bad_input_naming_it() {
+    let sandbox = sandbox_with(&["alpha"]);
+    let cases: [(&[&str], &str); 5] = [
+        (&["traffic", "set", "--tenant", "alpha"], "nothing to set"),
+        (
+            &[
+                "traffic", "set", "--plan", "pro", "--rate", "0", "--burst", "1",
+            ],
+            "per_second",
+        ),
+        (
+            &["traffic", "set", "--tenant", "nobody", "--unlimited"],
+            "nobody",
+        ),
+        (&["traffic", "clear", "--plan", "pro"], "plan:pro"),
+        (&["traffic", "show", "--plan", "has space"], "plan"),
+    ];
+    for (args, needle) in cases {
+        sandbox.run(args).failed().error_line(&[needle]);
+    }
+    let usage = sandbox.run(&["traffic", "set", "--plan", "pro", "--allow", "nonsense"]);
+    assert_eq!(usage.code, Some(2), "{usage:#?}");
+    assert!(usage.stderr.contains("nonsense"), "{usage:#?}");
+}

@@ -286,3 +286,41 @@ fn serve_without_demo_creates_no_tenants() {
         .request("GET", "acme.localhost", "/notes")
         .assert_problem(404, "tenant_not_found");
 }
+
+#[test]
+fn traffic_rules_set_by_the_cli_reach_the_running_server() {
+    let sandbox = Sandbox::new();
+    let server = sandbox.serve_with_env(&["--demo"], &[("TENANCY_TRUSTED_PROXIES", "127.0.0.1")]);
+    wait_for_status(&server, "acme.localhost", 200);
+
+    let limit = [
+        "traffic", "set", "--tenant", "acme", "--rate", "1", "--burst", "2",
+    ];
+    sandbox.run(&limit).succeeded();
+    let limited = wait_for_status(&server, "acme.localhost", 429);
+    limited.assert_problem(429, "rate_limited");
+    assert!(limited.header("retry-after").is_some(), "{limited:#?}");
+    assert!(limited.header("ratelimit-policy").is_some(), "{limited:#?}");
+    let other = server.request("GET", "initech.localhost", "/notes");
+    assert_eq!(other.status, 200, "other tenants keep their own allowance");
+
+    let allow = [
+        "traffic",
+        "set",
+        "--tenant",
+        "globex",
+        "--allow",
+        "10.0.0.0/8",
+    ];
+    sandbox.run(&allow).succeeded();
+    wait_for_status(&server, "globex.localhost", 403).assert_problem(403, "ip_not_allowed");
+    // The test connects from 127.0.0.1, a trusted proxy: the header names the client.
+    let forwarded = [("X-Forwarded-For", "10.1.2.3")];
+    let proxied = server.get_with("globex.localhost", "/notes", &forwarded);
+    assert_eq!(proxied.status, 200, "{proxied:#?}");
+
+    sandbox
+        .run(&["traffic", "clear", "--tenant", "globex"])
+        .succeeded();
+    wait_for_status(&server, "globex.localhost", 200);
+}

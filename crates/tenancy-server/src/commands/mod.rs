@@ -8,3 +8,4 @@ pub mod domains;
 pub mod init;
 pub mod migrate;
 pub mod tenants;
+pub mod traffic;

@@ -254,6 +254,11 @@ impl Server {
         http(self.port, method, host, path, None)
     }
 
+    /// Sends a `GET` with extra header lines.
+    pub fn get_with(&self, host: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+        http_with(self.port, "GET", host, path, None, headers)
+    }
+
     /// Sends an HTTP request with a JSON body.
     pub fn request_json(&self, method: &str, host: &str, path: &str, body: &[u8]) -> Response {
         http(self.port, method, host, path, Some(body))
@@ -389,12 +394,27 @@ impl Response {
 /// One HTTP/1.1 request on its own connection, closed afterwards; a deliberately small
 /// client so the tests control the `Host` header and the raw body bytes.
 pub fn http(port: u16, method: &str, host: &str, path: &str, body: Option<&[u8]>) -> Response {
+    http_with(port, method, host, path, body, &[])
+}
+
+/// [`http`] with extra header lines.
+pub fn http_with(
+    port: u16,
+    method: &str,
+    host: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> Response {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("the server accepts");
     stream
         .set_read_timeout(Some(PATIENCE))
         .expect("a read timeout can be set");
 
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
     if let Some(body) = body {
         request.push_str("Content-Type: application/json\r\n");
         request.push_str(&format!("Content-Length: {}\r\n", body.len()));
