@@ -60,6 +60,11 @@ impl TenancyLayer {
         }
     }
 
+    /// The tenancy this layer identifies through.
+    pub fn tenancy(&self) -> &Tenancy {
+        &self.tenancy
+    }
+
     /// Trusts these networks to say who the client is: for a request whose peer is in
     /// them, the client address is the nearest untrusted address in `X-Forwarded-For`.
     pub fn trusted_proxies(mut self, networks: Vec<IpNet>) -> Self {
