@@ -122,14 +122,26 @@ pub async fn count_notes(tenancy: &Tenancy, tenant: &Tenant) -> Result<i64, tena
 /// The tenant databases in `tenants_dir` that some file descriptor of this process points
 /// at, by tenant database name. The database file, its WAL and its shared memory all count
 /// for the one database.
+///
+/// `/proc/self/fd` cannot be read in one instant: a database closed while it is being read
+/// and another opened on a descriptor read later would both be counted, although they were
+/// never open together. So it is read twice, and only databases seen both times count.
 pub fn open_tenant_databases(tenants_dir: &Path) -> BTreeSet<String> {
     let Ok(tenants_dir) = tenants_dir.canonicalize() else {
         return BTreeSet::new();
     };
+    let first = databases_behind_descriptors(&tenants_dir);
+    let second = databases_behind_descriptors(&tenants_dir);
+    first.intersection(&second).cloned().collect()
+}
+
+fn databases_behind_descriptors(tenants_dir: &Path) -> BTreeSet<String> {
     let entries = std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd is readable");
-    entries
-        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
-        .filter(|target| target.parent() == Some(tenants_dir.as_path()))
+    let descriptors: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
+    descriptors
+        .iter()
+        .filter_map(|fd| std::fs::read_link(fd).ok())
+        .filter(|target| target.parent() == Some(tenants_dir))
         .filter_map(|target| database_name(&target))
         .collect()
 }
