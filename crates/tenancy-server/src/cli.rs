@@ -60,6 +60,43 @@ pub enum Command {
     /// Rate limits and IP allow and block lists, per plan and per tenant.
     #[command(subcommand)]
     Traffic(TrafficCommand),
+    /// API keys for the admin API: create (the secret is printed once), list, revoke.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `tenancy keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it. The key is shown only this once; the catalog keeps its hash.
+    Create(KeyCreateArgs),
+    /// List keys (never their secrets), revoked ones included.
+    List,
+    /// Revoke a key: refused from the next request on, by every server.
+    Revoke {
+        /// The key's id (the part after `atk_`, as `keys list` shows it).
+        id: String,
+    },
+}
+
+/// `tenancy keys create`.
+#[derive(Debug, Args)]
+pub struct KeyCreateArgs {
+    /// What the key may do (repeatable): tenants:read, tenants:write, keys:admin,
+    /// audit:read, metrics:read, or admin for everything.
+    #[arg(long = "scope", value_name = "SCOPE", required = true, value_parser = parse_scope)]
+    pub scopes: Vec<tenancy::keys::Scope>,
+    /// A name for people, for example who holds the key.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The key stops working after this many days [default: never].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub expires_in_days: Option<u32>,
+}
+
+fn parse_scope(raw: &str) -> Result<tenancy::keys::Scope, String> {
+    raw.parse()
+        .map_err(|error: tenancy::Error| error.to_string())
 }
 
 /// `tenancy traffic …`.

@@ -73,6 +73,9 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<bool> {
         Command::Traffic(command) => commands::traffic::run(&tenancy, command, out)
             .await
             .map(|()| true),
+        Command::Keys(command) => commands::keys::run(&tenancy, command, out)
+            .await
+            .map(|()| true),
         Command::Init(_) => unreachable!("handled above"),
     };
     tenancy.shutdown().await;

@@ -76,6 +76,10 @@ pub enum Error {
         location: String,
     },
 
+    /// No API key has this id.
+    #[error("API key '{0}' not found")]
+    ApiKeyNotFound(String),
+
     /// No server of that name is configured.
     #[error("server '{0}' is not configured")]
     UnknownServer(String),
@@ -177,9 +181,10 @@ impl Error {
             Error::InvalidHost(_) | Error::InvalidTenantId(_) | Error::InvalidInput { .. } => {
                 ErrorKind::InvalidInput
             }
-            Error::TenantNotFound(_) | Error::DomainNotFound(_) | Error::UnknownServer(_) => {
-                ErrorKind::NotFound
-            }
+            Error::TenantNotFound(_)
+            | Error::DomainNotFound(_)
+            | Error::ApiKeyNotFound(_)
+            | Error::UnknownServer(_) => ErrorKind::NotFound,
             Error::TenantExists(_)
             | Error::InvalidState { .. }
             | Error::DomainTaken { .. }
@@ -188,6 +193,7 @@ impl Error {
             Error::PoolTimeout { .. } | Error::PoolClosed(_) | Error::ServerUnavailable { .. } => {
                 ErrorKind::Unavailable
             }
+            Error::Database(source) if connection_lost(source) => ErrorKind::Unavailable,
             Error::Migration { .. }
             | Error::Seed { .. }
             | Error::Catalog(_)
@@ -208,6 +214,7 @@ impl Error {
             Error::DomainTaken { .. } => "domain_taken",
             Error::DomainNotFound(_) => "domain_not_found",
             Error::LeftoverStorage { .. } => "leftover_storage",
+            Error::ApiKeyNotFound(_) => "api_key_not_found",
             Error::UnknownServer(_) => "unknown_server",
             Error::PoolTimeout { .. } => "pool_timeout",
             Error::PoolClosed(_) => "pool_closed",
@@ -216,6 +223,7 @@ impl Error {
             Error::Migration { .. } => "migration_failed",
             Error::Seed { .. } => "seed_failed",
             Error::Catalog(_) => "catalog_error",
+            Error::Database(source) if connection_lost(source) => "server_unavailable",
             Error::Database(_) => "database_error",
             Error::Io { .. } => "io_error",
         }
@@ -231,6 +239,22 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// Whether a tenant database error means the connection or its server went away (the
+/// socket failed, the server is shutting down or not accepting connections) rather than
+/// the statement being wrong: a query on a server that just stopped is a 503 to retry,
+/// not an internal error.
+pub(crate) fn connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        // SQLSTATE class 08 (connection exception) and 57P (operator intervention:
+        // admin or crash shutdown, cannot connect now).
+        sqlx::Error::Database(error) => error
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
     }
 }
 

@@ -10,7 +10,8 @@
 //! - [`server`]: where tenant databases live and how they are created and dropped;
 //! - [`Tenancy`]: the handle an application holds, with the tenant lifecycle
 //!   (create, suspend, maintenance, delete, doctor and repair);
-//! - [`scope`]: the tenant of the work in progress, carried explicitly.
+//! - [`scope`]: the tenant of the work in progress, carried explicitly;
+//! - [`keys`]: API keys for the admin API, stored as hashes, limited by scopes.
 //!
 //! The axum integration lives in `artflow-tenancy-axum`; the `tenancy` binary in
 //! `artflow-tenancy-server`.
@@ -33,6 +34,7 @@ pub mod catalog;
 mod error;
 pub mod host;
 pub mod identify;
+pub mod keys;
 pub mod migrate;
 pub mod pool;
 mod provision;

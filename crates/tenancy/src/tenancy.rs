@@ -176,6 +176,7 @@ impl TenancyBuilder {
         Ok(Tenancy {
             inner: Arc::new(inner),
             actor: self.actor.map(Arc::from),
+            client_addr: None,
         })
     }
 }
@@ -266,12 +267,14 @@ impl Drop for Inner {
 pub struct Tenancy {
     pub(crate) inner: Arc<Inner>,
     actor: Option<Arc<str>>,
+    client_addr: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Tenancy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tenancy")
             .field("actor", &self.actor)
+            .field("client_addr", &self.client_addr)
             .finish_non_exhaustive()
     }
 }
@@ -298,6 +301,17 @@ impl Tenancy {
         Tenancy {
             inner: self.inner.clone(),
             actor: Some(Arc::from(actor.into())),
+            client_addr: self.client_addr.clone(),
+        }
+    }
+
+    /// The same handle, recording `client_addr` (where a request came from) with the
+    /// changes it makes, for the audit log.
+    pub fn with_client_addr(&self, client_addr: impl Into<String>) -> Self {
+        Tenancy {
+            inner: self.inner.clone(),
+            actor: self.actor.clone(),
+            client_addr: Some(Arc::from(client_addr.into())),
         }
     }
 
@@ -391,10 +405,11 @@ impl Tenancy {
     }
 
     pub(crate) async fn apply(&self, mutation: Mutation) -> Result<Change, Error> {
-        self.inner
-            .catalog
-            .apply(mutation, self.actor.as_deref())
-            .await
+        let origin = crate::catalog::Origin {
+            actor: self.actor.as_deref(),
+            client_addr: self.client_addr.as_deref(),
+        };
+        self.inner.catalog.apply_from(mutation, origin).await
     }
 
     /// Closes every pool and the catalog. Requests still in flight finish on their

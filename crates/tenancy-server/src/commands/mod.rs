@@ -6,6 +6,7 @@
 pub mod doctor;
 pub mod domains;
 pub mod init;
+pub mod keys;
 pub mod migrate;
 pub mod tenants;
 pub mod traffic;

@@ -20,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Connection, SqliteConnection};
 
 use crate::error::Error;
+use crate::keys::{ApiKey, StoredKey};
 use crate::tenant::{Domain, Tenant, TenantStatus};
 use crate::tenant_id::TenantId;
 use crate::traffic::{RuleScope, TrafficRules};
@@ -46,6 +47,8 @@ pub struct Change {
     pub detail: serde_json::Value,
     /// Who made the change (`cli`, `api:<key>`, …), when known.
     pub actor: Option<String>,
+    /// The client address of the request that made the change, for changes made over HTTP.
+    pub client_addr: Option<String>,
     /// When the change was made.
     pub at: DateTime<Utc>,
 }
@@ -76,6 +79,34 @@ impl Change {
 }
 
 type Hook = Arc<dyn Fn(&Change) + Send + Sync>;
+
+/// Who makes a change and from where, as the change log records it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    /// Who (`cli`, `server`, `api:<key id>`).
+    pub actor: Option<&'a str>,
+    /// The client address, for changes made over HTTP.
+    pub client_addr: Option<&'a str>,
+}
+
+/// Filters for [`Catalog::audit`]. Every field left `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only changes by this actor (`api:<key id>`, `cli`, …).
+    pub actor: Option<String>,
+    /// Only changes about this tenant.
+    pub tenant_id: Option<TenantId>,
+    /// Only this action (`tenant.suspended`), or a family of them (`tenant.`).
+    pub action: Option<String>,
+    /// Only changes at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only changes before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Only changes older than this position (the cursor of the previous page).
+    pub before_seq: Option<i64>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}
 
 /// Filters for [`Catalog::tenants`].
 #[derive(Debug, Clone, Default)]
@@ -169,8 +200,21 @@ impl Catalog {
     /// The mutation checks the tenant's current state inside the transaction, so two
     /// processes racing on one tenant cannot both succeed where only one should.
     pub async fn apply(&self, mutation: Mutation, actor: Option<&str>) -> Result<Change, Error> {
+        let origin = Origin {
+            actor,
+            client_addr: None,
+        };
+        self.apply_from(mutation, origin).await
+    }
+
+    /// [`Catalog::apply`] with the client address recorded too (the audit log's "from").
+    pub async fn apply_from(
+        &self,
+        mutation: Mutation,
+        origin: Origin<'_>,
+    ) -> Result<Change, Error> {
         let mut conn = self.pool.acquire().await.map_err(Error::Catalog)?;
-        let change = apply_in_transaction(&mut conn, &mutation, actor).await?;
+        let change = apply_in_transaction(&mut conn, &mutation, origin).await?;
 
         tracing::debug!(seq = change.seq, action = %change.action, tenant_id = ?change.tenant_id, "catalog change");
         self.notify(&change);
@@ -246,6 +290,31 @@ impl Catalog {
         rows::changes_since(&self.pool, seq, limit).await
     }
 
+    /// Changes matching the filter, newest first: the audit log.
+    pub async fn audit(&self, filter: &AuditFilter) -> Result<Vec<Change>, Error> {
+        rows::audit(&self.pool, filter).await
+    }
+
+    /// Every API key, oldest first.
+    pub async fn api_keys(&self) -> Result<Vec<ApiKey>, Error> {
+        rows::api_keys(&self.pool).await
+    }
+
+    pub(crate) async fn api_key(&self, id: &str) -> Result<Option<StoredKey>, Error> {
+        rows::api_key(&self.pool, id).await
+    }
+
+    /// Records that a key was used. Not a change: nothing else needs to hear of it.
+    pub(crate) async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), Error> {
+        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::Catalog)?;
+        Ok(())
+    }
+
     /// The newest change's position, or 0 for an empty log.
     pub async fn last_change_seq(&self) -> Result<i64, Error> {
         sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes")
@@ -303,7 +372,7 @@ impl Catalog {
 async fn apply_in_transaction(
     conn: &mut SqliteConnection,
     mutation: &Mutation,
-    actor: Option<&str>,
+    origin: Origin<'_>,
 ) -> Result<Change, Error> {
     // IMMEDIATE takes the write lock up front, so a second writer waits in the busy handler
     // instead of failing when its read lock cannot be upgraded.
@@ -320,7 +389,7 @@ async fn apply_in_transaction(
         None => None,
     };
     let tenant_id = mutation.execute(&mut tx, now).await?;
-    let change = rows::append_change(&mut tx, mutation, tenant_id, placement, actor, now).await?;
+    let change = rows::append_change(&mut tx, mutation, tenant_id, placement, origin, now).await?;
 
     tx.commit().await.map_err(Error::Catalog)?;
     Ok(change)

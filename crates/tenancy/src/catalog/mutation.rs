@@ -5,6 +5,7 @@ use serde_json::json;
 use sqlx::SqliteConnection;
 
 use crate::error::Error;
+use crate::keys::ApiKey;
 use crate::tenant::{TenantStatus, TenantUpdate};
 use crate::tenant_id::TenantId;
 use crate::traffic::{RuleScope, TrafficRules};
@@ -123,6 +124,18 @@ pub enum Mutation {
         /// The rules; `None` removes the scope's rules.
         rules: Option<TrafficRules>,
     },
+    /// Stores a new API key.
+    CreateApiKey {
+        /// The key's record.
+        key: ApiKey,
+        /// The SHA-256 of the whole key, hex. Never written to the change log.
+        secret_sha256: String,
+    },
+    /// Revokes an API key.
+    RevokeApiKey {
+        /// The key's id.
+        id: String,
+    },
 }
 
 impl Mutation {
@@ -148,6 +161,8 @@ impl Mutation {
             Mutation::RecordMigration { reverted: true, .. } => "tenant.rolled_back",
             Mutation::SetTrafficRules { rules: Some(_), .. } => "traffic.rules_set",
             Mutation::SetTrafficRules { rules: None, .. } => "traffic.rules_removed",
+            Mutation::CreateApiKey { .. } => "api_key.created",
+            Mutation::RevokeApiKey { .. } => "api_key.revoked",
         }
     }
 
@@ -167,7 +182,10 @@ impl Mutation {
             | Mutation::AddDomain { id, .. }
             | Mutation::RecordMigration { id, .. } => Some(id),
             Mutation::SetTrafficRules { scope, .. } => scope.tenant_id(),
-            Mutation::RemoveDomain { .. } | Mutation::SetPrimaryDomain { .. } => None,
+            Mutation::RemoveDomain { .. }
+            | Mutation::SetPrimaryDomain { .. }
+            | Mutation::CreateApiKey { .. }
+            | Mutation::RevokeApiKey { .. } => None,
         }
     }
 
@@ -209,6 +227,11 @@ impl Mutation {
             Mutation::SetTrafficRules { scope, rules } => {
                 json!({ "scope": scope.to_string(), "rules": rules })
             }
+            Mutation::CreateApiKey { key, .. } => json!({
+                "key_id": key.id, "name": key.name, "scopes": key.scopes,
+                "expires_at": key.expires_at,
+            }),
+            Mutation::RevokeApiKey { id } => json!({ "key_id": id }),
             _ => json!({}),
         }
     }
@@ -303,6 +326,14 @@ impl Mutation {
             Mutation::SetTrafficRules { scope, rules } => {
                 set_traffic_rules(conn, scope, rules.as_ref(), now).await?;
                 Ok(scope.tenant_id().cloned())
+            }
+            Mutation::CreateApiKey { key, secret_sha256 } => {
+                insert_api_key(conn, key, secret_sha256).await?;
+                Ok(None)
+            }
+            Mutation::RevokeApiKey { id } => {
+                revoke_api_key(conn, id, now).await?;
+                Ok(None)
             }
         }
     }
@@ -600,5 +631,45 @@ async fn set_traffic_rules(
     .execute(&mut *conn)
     .await
     .map_err(Error::Catalog)?;
+    Ok(())
+}
+
+async fn insert_api_key(
+    conn: &mut SqliteConnection,
+    key: &ApiKey,
+    secret_sha256: &str,
+) -> Result<(), Error> {
+    let scopes: Vec<&str> = key.scopes.iter().map(|scope| scope.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO api_keys (id, name, scopes, secret_sha256, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&key.id)
+    .bind(&key.name)
+    .bind(scopes.join(" "))
+    .bind(secret_sha256)
+    .bind(key.created_at)
+    .bind(key.expires_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(Error::Catalog)?;
+    Ok(())
+}
+
+async fn revoke_api_key(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let revoked =
+        sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map_err(Error::Catalog)?;
+    if revoked.rows_affected() == 0 {
+        return Err(Error::ApiKeyNotFound(id.to_owned()));
+    }
     Ok(())
 }

@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::{Change, Mutation, TenantFilter};
+use super::{AuditFilter, Change, Mutation, Origin, TenantFilter};
 use crate::error::Error;
+use crate::keys::{ApiKey, StoredKey, parse_scopes};
 use crate::tenant::{Domain, Tenant, TenantStatus};
 use crate::tenant_id::TenantId;
 
@@ -127,6 +128,7 @@ fn change_from_row(row: &SqliteRow) -> Result<Change, Error> {
         action: row.try_get("action").map_err(Error::Catalog)?,
         detail: serde_json::from_str(&detail).map_err(decode_error)?,
         actor: row.try_get("actor").map_err(Error::Catalog)?,
+        client_addr: row.try_get("client_addr").map_err(Error::Catalog)?,
         at: row.try_get("at").map_err(Error::Catalog)?,
     })
 }
@@ -137,7 +139,7 @@ pub(super) async fn changes_since(
     limit: i64,
 ) -> Result<Vec<Change>, Error> {
     let rows = sqlx::query(
-        "SELECT seq, tenant_id, action, detail, actor, at FROM changes \
+        "SELECT seq, tenant_id, action, detail, actor, client_addr, at FROM changes \
          WHERE seq > ? ORDER BY seq LIMIT ?",
     )
     .bind(seq)
@@ -164,7 +166,7 @@ pub(super) async fn append_change(
     mutation: &Mutation,
     tenant_id: Option<TenantId>,
     placement: Option<(String, String)>,
-    actor: Option<&str>,
+    origin: Origin<'_>,
     at: DateTime<Utc>,
 ) -> Result<Change, Error> {
     let mut detail = mutation.detail();
@@ -173,13 +175,14 @@ pub(super) async fn append_change(
         object.insert("placement".to_owned(), placement);
     }
     let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO changes (tenant_id, action, detail, actor, at) VALUES (?, ?, ?, ?, ?) \
-         RETURNING seq",
+        "INSERT INTO changes (tenant_id, action, detail, actor, client_addr, at) \
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
     )
     .bind(tenant_id.as_ref().map(TenantId::as_str))
     .bind(mutation.action())
     .bind(detail.to_string())
-    .bind(actor)
+    .bind(origin.actor)
+    .bind(origin.client_addr)
     .bind(at)
     .fetch_one(&mut *conn)
     .await
@@ -190,7 +193,89 @@ pub(super) async fn append_change(
         tenant_id,
         action: mutation.action().to_owned(),
         detail,
-        actor: actor.map(str::to_owned),
+        actor: origin.actor.map(str::to_owned),
+        client_addr: origin.client_addr.map(str::to_owned),
         at,
     })
+}
+
+pub(super) async fn audit(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<Change>, Error> {
+    // An action ending in '.' names a family (`tenant.`); otherwise it must match exactly.
+    let family = filter
+        .action
+        .as_ref()
+        .filter(|action| action.ends_with('.'));
+    let exact = filter
+        .action
+        .as_ref()
+        .filter(|action| !action.ends_with('.'));
+    let rows = sqlx::query(
+        "SELECT seq, tenant_id, action, detail, actor, client_addr, at FROM changes \
+         WHERE (? IS NULL OR actor = ?) AND (? IS NULL OR tenant_id = ?) \
+         AND (? IS NULL OR action = ?) AND (? IS NULL OR substr(action, 1, length(?)) = ?) \
+         AND (? IS NULL OR at >= ?) AND (? IS NULL OR at < ?) AND (? IS NULL OR seq < ?) \
+         ORDER BY seq DESC LIMIT ?",
+    )
+    .bind(filter.actor.as_deref())
+    .bind(filter.actor.as_deref())
+    .bind(filter.tenant_id.as_ref().map(TenantId::as_str))
+    .bind(filter.tenant_id.as_ref().map(TenantId::as_str))
+    .bind(exact)
+    .bind(exact)
+    .bind(family)
+    .bind(family)
+    .bind(family)
+    .bind(filter.since)
+    .bind(filter.since)
+    .bind(filter.until)
+    .bind(filter.until)
+    .bind(filter.before_seq)
+    .bind(filter.before_seq)
+    .bind(filter.limit)
+    .fetch_all(pool)
+    .await
+    .map_err(Error::Catalog)?;
+    rows.iter().map(change_from_row).collect()
+}
+
+const KEY_COLUMNS: &str =
+    "id, name, scopes, secret_sha256, created_at, expires_at, last_used_at, revoked_at";
+
+fn key_from_row(row: &SqliteRow) -> Result<StoredKey, Error> {
+    let get = |error: sqlx::Error| Error::Catalog(error);
+    let scopes: String = row.try_get("scopes").map_err(get)?;
+    let key = ApiKey {
+        id: row.try_get("id").map_err(get)?,
+        name: row.try_get("name").map_err(get)?,
+        scopes: parse_scopes(&scopes).map_err(decode_error)?,
+        created_at: row.try_get("created_at").map_err(get)?,
+        expires_at: row.try_get("expires_at").map_err(get)?,
+        last_used_at: row.try_get("last_used_at").map_err(get)?,
+        revoked_at: row.try_get("revoked_at").map_err(get)?,
+    };
+    Ok(StoredKey {
+        key,
+        secret_sha256: row.try_get("secret_sha256").map_err(get)?,
+    })
+}
+
+pub(super) async fn api_key(pool: &SqlitePool, id: &str) -> Result<Option<StoredKey>, Error> {
+    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(Error::Catalog)?;
+    row.as_ref().map(key_from_row).transpose()
+}
+
+pub(super) async fn api_keys(pool: &SqlitePool) -> Result<Vec<ApiKey>, Error> {
+    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await
+        .map_err(Error::Catalog)?;
+    rows.iter()
+        .map(|row| key_from_row(row).map(|stored| stored.key))
+        .collect()
 }

@@ -190,6 +190,11 @@ pub(crate) fn catalog_migrator() -> Migrator {
             "traffic rules",
             include_str!("../../migrations/catalog/sqlite/0003_traffic_rules.sql"),
         ),
+        (
+            4,
+            "api keys and audit origin",
+            include_str!("../../migrations/catalog/sqlite/0004_api_keys.sql"),
+        ),
     ];
     let migrations = files.into_iter().map(|(version, description, sql)| {
         let kind = MigrationType::Simple;
