@@ -14,6 +14,11 @@
 //!
 //! Idle connections close after [`PoolOptions::idle_timeout`], and a slot that holds no
 //! connection is dropped, so memory follows the tenants in use, not the tenants that exist.
+//!
+//! A network connection given back is pinged, off the caller's path, before it rejoins its
+//! slot; a checkout that finds nothing idle meanwhile waits a moment for it rather than
+//! opening another. So a connection that died in a holder's hands (its server stopped) is
+//! closed, never handed out again.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::{Deref, DerefMut};
@@ -115,6 +120,8 @@ struct Slot {
     idle: VecDeque<Idle>,
     in_use: usize,
     opening: usize,
+    /// Network connections given back and being pinged before they rejoin `idle`.
+    returning: usize,
     /// Changes when the database is closed; connections of an older generation are closed
     /// when they come back instead of being kept.
     generation: u64,
@@ -122,7 +129,7 @@ struct Slot {
 
 impl Slot {
     fn is_empty(&self) -> bool {
-        self.idle.is_empty() && self.in_use == 0 && self.opening == 0
+        self.idle.is_empty() && self.in_use == 0 && self.opening == 0 && self.returning == 0
     }
 }
 
@@ -141,6 +148,10 @@ const SHARED_SLOT: &str = "";
 /// reused within the interval, skip the round trip.
 const PING_AFTER: Duration = Duration::from_secs(1);
 
+/// How long a checkout that finds no idle connection waits for one being pinged on its way
+/// back (one round trip, normally) before it opens a connection of its own instead.
+const RETURN_GRACE: Duration = Duration::from_millis(25);
+
 enum Step {
     /// An idle connection, with how long it had been idle.
     Ready(PooledConnection, Duration),
@@ -150,6 +161,8 @@ enum Step {
         victim: Option<Connection>,
     },
     Wait,
+    /// Nothing idle, but a connection of this database is being pinged on its way back.
+    AwaitReturn,
 }
 
 /// The connections of one server.
@@ -250,6 +263,7 @@ impl ServerPool {
     async fn checkout(self: &Arc<Self>, database: &str) -> Result<PooledConnection, Error> {
         let started = Instant::now();
         let deadline = started + self.options.acquire_timeout;
+        let patient_until = started + RETURN_GRACE;
         let mut waited = false;
 
         loop {
@@ -257,7 +271,8 @@ impl ServerPool {
             tokio::pin!(returned);
             returned.as_mut().enable();
 
-            match self.step(database)? {
+            let patient = Instant::now() < patient_until;
+            match self.step(database, patient)? {
                 Step::Ready(mut conn, idle_for) => {
                     if self.is_stale(&mut conn, idle_for).await {
                         // Closed on drop; the loop opens or finds another.
@@ -274,6 +289,12 @@ impl ServerPool {
                     self.record_wait(waited, started);
                     let key = self.slot_key(database);
                     return self.open(key, database, permit, generation, victim).await;
+                }
+                Step::AwaitReturn => {
+                    // Woken by the return, or impatient on the next step at the grace's end.
+                    let until = patient_until.min(deadline);
+                    let _ = tokio::time::timeout_at(until.into(), returned).await;
+                    continue;
                 }
                 Step::Wait => {}
             }
@@ -319,12 +340,13 @@ impl ServerPool {
         if !state.slots.contains_key(database) {
             let name: Arc<str> = Arc::from(database);
             let generation = self.generations.fetch_add(1, Ordering::Relaxed);
-            let (idle, in_use, opening) = (VecDeque::new(), 0, 0);
+            let (idle, in_use, opening, returning) = (VecDeque::new(), 0, 0, 0);
             let slot = Slot {
                 name: name.clone(),
                 idle,
                 in_use,
                 opening,
+                returning,
                 generation,
             };
             state.slots.insert(name, slot);
@@ -332,8 +354,9 @@ impl ServerPool {
         state.slots.get_mut(database).expect("slot inserted above")
     }
 
-    /// Decides, under the lock, how this checkout proceeds. Never awaits.
-    fn step(self: &Arc<Self>, database: &str) -> Result<Step, Error> {
+    /// Decides, under the lock, how this checkout proceeds. Never awaits. A `patient`
+    /// checkout waits for a connection on its way back rather than opening one.
+    fn step(self: &Arc<Self>, database: &str, patient: bool) -> Result<Step, Error> {
         let mut state = self.lock();
         if state.closed {
             return Err(Error::PoolClosed(self.server.name().to_owned()));
@@ -353,7 +376,10 @@ impl ServerPool {
             let conn = self.hand_out(name, slot.generation, idle.conn, idle.permit);
             return Ok(Step::Ready(conn.pointing_at(idle.current), idle_for));
         }
-        if slot.in_use + slot.opening >= cap {
+        if patient && slot.returning > 0 {
+            return Ok(Step::AwaitReturn);
+        }
+        if slot.in_use + slot.opening + slot.returning >= cap {
             return Ok(Step::Wait);
         }
         let generation = slot.generation;
@@ -519,22 +545,78 @@ impl ServerPool {
         discard: bool,
         current: Option<Arc<str>>,
     ) {
+        let network = self.server.backend() != crate::server::Backend::Sqlite;
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let mut state = self.lock();
         let closed = state.closed;
         let mut to_close = Some((conn, permit));
         if let Some(slot) = state.slots.get_mut(database) {
             slot.in_use -= 1;
-            if !closed && !discard && slot.generation == generation {
-                let (conn, permit) = to_close.take().expect("set above");
-                let since = Instant::now();
-                slot.idle.push_back(Idle {
-                    conn,
-                    permit,
-                    since,
-                    current,
-                });
-            } else if slot.is_empty() {
-                state.slots.remove(database);
+            let keep = !closed && !discard && slot.generation == generation;
+            match (keep, network, runtime) {
+                (true, true, Some(runtime)) => {
+                    slot.returning += 1;
+                    let (conn, permit) = to_close.take().expect("set above");
+                    let returned = Idle {
+                        conn,
+                        permit,
+                        since: Instant::now(),
+                        current,
+                    };
+                    let (pool, database) = (self.clone(), slot.name.clone());
+                    runtime.spawn(async move {
+                        pool.check_return(database, generation, returned).await
+                    });
+                }
+                (true, _, _) => {
+                    let (conn, permit) = to_close.take().expect("set above");
+                    let since = Instant::now();
+                    slot.idle.push_back(Idle {
+                        conn,
+                        permit,
+                        since,
+                        current,
+                    });
+                }
+                _ if slot.is_empty() => {
+                    state.slots.remove(database);
+                }
+                _ => {}
+            }
+        }
+        drop(state);
+
+        if let Some((conn, permit)) = to_close {
+            self.close_later(conn, permit);
+        }
+        self.returned.notify_waiters();
+    }
+
+    /// Pings a network connection given back before it rejoins its slot. The holder may
+    /// have seen its server go away (a restart, a failover, a cut network); the pool cannot
+    /// see that, and a dead connection kept warm would fail every request handed it for as
+    /// long as traffic never lets it sit idle long enough to be pinged on checkout.
+    async fn check_return(self: Arc<Self>, database: Arc<str>, generation: u64, mut idle: Idle) {
+        let alive = idle.conn.ping().await;
+        if !alive {
+            tracing::debug!(
+                server = self.server.name(),
+                "dropping a connection that died while checked out"
+            );
+        }
+        let mut state = self.lock();
+        let closed = state.closed;
+        let mut to_close = None;
+        if let Some(slot) = state.slots.get_mut(&database) {
+            slot.returning -= 1;
+            if alive && !closed && slot.generation == generation {
+                idle.since = Instant::now();
+                slot.idle.push_back(idle);
+            } else {
+                to_close = Some((idle.conn, idle.permit));
+                if slot.is_empty() {
+                    state.slots.remove(&database);
+                }
             }
         }
         drop(state);
@@ -663,11 +745,16 @@ impl ServerPool {
     pub fn stats(&self) -> PoolStats {
         let state = self.lock();
         let idle = state.slots.values().map(|slot| slot.idle.len()).sum();
-        let in_use = state.slots.values().map(|slot| slot.in_use).sum();
+        // A connection being pinged on its way back is still the holder's, in effect.
+        let in_use = state
+            .slots
+            .values()
+            .map(|slot| slot.in_use + slot.returning)
+            .sum();
         let pools_open = state
             .slots
             .values()
-            .filter(|slot| !slot.idle.is_empty() || slot.in_use > 0)
+            .filter(|slot| !slot.idle.is_empty() || slot.in_use + slot.returning > 0)
             .count();
         drop(state);
 

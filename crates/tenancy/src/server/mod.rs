@@ -296,7 +296,8 @@ impl Server {
 
     fn unavailable(&self, error: Error) -> Error {
         match error {
-            Error::Database(source @ (sqlx::Error::Io(_) | sqlx::Error::Tls(_))) => {
+            // Refused, reset, or "the database system is starting up / shutting down".
+            Error::Database(source) if crate::error::connection_lost(&source) => {
                 Error::ServerUnavailable {
                     server: self.name.clone(),
                     source,
