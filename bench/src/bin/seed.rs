@@ -15,13 +15,20 @@ struct Args {
     /// Folder for the catalog and tenant databases.
     #[arg(long, default_value = "data")]
     data_dir: std::path::PathBuf,
+    /// A `tenancy.toml` naming network servers (`[servers.NAME]`).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// The server to place the tenants on; default: the placement policy's choice.
+    #[arg(long)]
+    server: Option<String>,
     /// How many tenants (`t1 … tN`).
     #[arg(long, default_value_t = 100)]
     tenants: usize,
     /// Tenants created at once.
     #[arg(long, default_value_t = 4)]
     parallel: usize,
-    /// Notes per tenant (the workload seeds 100).
+    /// Notes per tenant (the workload seeds 100); 0 runs no seeder (the demo's seeder
+    /// writes SQLite only).
     #[arg(long, default_value_t = 100)]
     notes: usize,
     /// Print the result as JSON.
@@ -36,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
         data_dir: Some(args.data_dir.clone()),
         ..Overrides::default()
     };
-    let config = Config::load(None, &overrides)?;
+    let config = Config::load(args.config.as_deref(), &overrides)?;
     let tenancy = tenancy_server::open_with_seed_notes(&config, "bench", args.notes).await?;
 
     let started = Instant::now();
@@ -44,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.parallel.max(1) {
         let (tenancy, next, total) = (tenancy.clone(), next.clone(), args.tenants);
+        let (server, seed) = (args.server.clone(), args.notes > 0);
         workers.spawn(async move {
             let mut created = 0usize;
             loop {
@@ -56,7 +64,8 @@ async fn main() -> anyhow::Result<()> {
                     continue;
                 }
                 let new = NewTenant {
-                    seed: true,
+                    seed,
+                    server: server.clone(),
                     ..NewTenant::new(id)
                 };
                 tenancy.create_tenant(new).await?;

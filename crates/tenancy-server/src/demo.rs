@@ -3,8 +3,10 @@
 //! `GET /notes?limit=N`, `POST /notes`, `GET /notes/{id}`, `DELETE /notes/{id}`, each
 //! answered from the database of the tenant the request's host names.
 
+use std::future::Future;
+
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -45,11 +47,43 @@ pub fn migrations() -> TenantMigrations {
 
 /// The notes routes, served on tenant hosts.
 pub fn router() -> Router {
+    router_with::<TenantDb>()
+}
+
+/// The notes routes with connections from `S` instead of the request's tenant database.
+///
+/// The benchmarks' no-tenancy baseline serves these same handlers from one shared pool, so
+/// that the two differ only in where the connection comes from.
+pub fn router_with<S: NotesStore>() -> Router {
     Router::new()
-        .route("/notes", get(list_notes).post(create_note))
-        .route("/notes/{id}", get(show_note).delete(delete_note))
+        .route("/notes", get(list_notes::<S>).post(create_note::<S>))
+        .route("/notes/{id}", get(show_note::<S>).delete(delete_note::<S>))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// Where the notes handlers get their SQLite connection: an extractor, then a checkout.
+pub trait NotesStore: FromRequestParts<()> + Send + Sync + 'static {
+    /// A checked-out connection, returned to its pool when dropped.
+    type Conn: Send;
+
+    /// Checks out a connection; a failure is the response.
+    fn acquire(&self) -> impl Future<Output = Result<Self::Conn, Problem>> + Send;
+
+    /// The SQLite connection inside a checked-out one.
+    fn sqlite(conn: &mut Self::Conn) -> &mut SqliteConnection;
+}
+
+impl NotesStore for TenantDb {
+    type Conn = tenancy::PooledConnection;
+
+    async fn acquire(&self) -> Result<Self::Conn, Problem> {
+        sqlite(self).await
+    }
+
+    fn sqlite(conn: &mut Self::Conn) -> &mut SqliteConnection {
+        conn.as_sqlite().expect("checked by sqlite()")
+    }
 }
 
 /// A note as stored and answered.
@@ -96,10 +130,6 @@ async fn sqlite(db: &TenantDb) -> Result<tenancy::PooledConnection, Problem> {
     }
 }
 
-fn as_sqlite(conn: &mut tenancy::PooledConnection) -> &mut SqliteConnection {
-    conn.as_sqlite().expect("checked by sqlite()")
-}
-
 fn database_error(error: sqlx::Error) -> Problem {
     Problem::from(tenancy::Error::Database(error))
 }
@@ -118,18 +148,18 @@ fn parse_limit(query: Result<Query<ListQuery>, QueryRejection>) -> Result<i64, P
     }
 }
 
-async fn list_notes(
-    db: TenantDb,
+async fn list_notes<S: NotesStore>(
+    db: S,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Note>>, Problem> {
     let limit = parse_limit(query)?;
-    let mut conn = sqlite(&db).await?;
+    let mut conn = db.acquire().await?;
 
     let notes = sqlx::query_as::<_, Note>(
         "SELECT id, title, body, created_at FROM notes ORDER BY id DESC LIMIT ?",
     )
     .bind(limit)
-    .fetch_all(as_sqlite(&mut conn))
+    .fetch_all(S::sqlite(&mut conn))
     .await
     .map_err(database_error)?;
     Ok(Json(notes))
@@ -169,19 +199,19 @@ fn json_problem(rejection: JsonRejection) -> Problem {
     }
 }
 
-async fn create_note(
-    db: TenantDb,
+async fn create_note<S: NotesStore>(
+    db: S,
     body: Result<Json<NewNote>, JsonRejection>,
 ) -> Result<Response, Problem> {
     let note = note_from_json(body)?;
-    let mut conn = sqlite(&db).await?;
+    let mut conn = db.acquire().await?;
 
     let created = sqlx::query_as::<_, Note>(
         "INSERT INTO notes (title, body) VALUES (?, ?) RETURNING id, title, body, created_at",
     )
     .bind(&note.title)
     .bind(&note.body)
-    .fetch_one(as_sqlite(&mut conn))
+    .fetch_one(S::sqlite(&mut conn))
     .await
     .map_err(database_error)?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
@@ -199,32 +229,32 @@ fn note_not_found() -> Problem {
     )
 }
 
-async fn show_note(
-    db: TenantDb,
+async fn show_note<S: NotesStore>(
+    db: S,
     path: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Note>, Problem> {
     let id = note_id(path)?;
-    let mut conn = sqlite(&db).await?;
+    let mut conn = db.acquire().await?;
 
     let note =
         sqlx::query_as::<_, Note>("SELECT id, title, body, created_at FROM notes WHERE id = ?")
             .bind(id)
-            .fetch_optional(as_sqlite(&mut conn))
+            .fetch_optional(S::sqlite(&mut conn))
             .await
             .map_err(database_error)?;
     note.map(Json).ok_or_else(note_not_found)
 }
 
-async fn delete_note(
-    db: TenantDb,
+async fn delete_note<S: NotesStore>(
+    db: S,
     path: Result<Path<i64>, PathRejection>,
 ) -> Result<StatusCode, Problem> {
     let id = note_id(path)?;
-    let mut conn = sqlite(&db).await?;
+    let mut conn = db.acquire().await?;
 
     let deleted = sqlx::query("DELETE FROM notes WHERE id = ?")
         .bind(id)
-        .execute(as_sqlite(&mut conn))
+        .execute(S::sqlite(&mut conn))
         .await
         .map_err(database_error)?;
     match deleted.rows_affected() {

@@ -1,0 +1,140 @@
+//! The no-tenancy baseline: the demo's notes handlers served from one SQLite database through
+//! one pool, with no identification, so that a run against it and a run against
+//! `tenancy serve` differ only in what tenancy adds.
+//!
+//! The database is opened with the same settings as a tenant database (WAL, `synchronous =
+//! NORMAL`, a 5 s busy timeout, foreign keys) and seeded with notes titled `t1: …`, so the
+//! load generator checks it as tenant `t1`.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::{Extension, Router};
+use tenancy::sqlx::pool::PoolConnection;
+use tenancy::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tenancy::sqlx::{self, Sqlite, SqliteConnection};
+use tenancy_axum::Problem;
+use tenancy_server::demo::{self, NotesStore};
+
+/// The demo's SQLite migration, applied to the baseline database as it is.
+const NOTES_TABLE: &str =
+    include_str!("../../crates/tenancy-server/migrations/sqlite/0001_notes.sql");
+
+/// The tenant whose rows the baseline database holds, as far as the checks are concerned.
+pub const BASELINE_TENANT: &str = "t1";
+
+/// How the baseline's pool is sized and waits.
+#[derive(Debug, Clone)]
+pub struct BaselineOptions {
+    /// Connections in the one pool. Default 4, the tenancy pool's per-database cap, so that
+    /// with one tenant both sides may use the same number of connections.
+    pub max_connections: u32,
+    /// Notes seeded into an empty database. Default 100, as for a benchmark tenant.
+    pub notes: usize,
+}
+
+impl Default for BaselineOptions {
+    fn default() -> Self {
+        BaselineOptions {
+            max_connections: 4,
+            notes: 100,
+        }
+    }
+}
+
+/// Opens (creating and seeding when new) the baseline database at `path`.
+pub async fn open(path: &Path, options: &BaselineOptions) -> anyhow::Result<SqlitePool> {
+    let connect = SqliteConnectOptions::from_str("sqlite:")?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true);
+    // No ping before each checkout: the tenancy pool does not ping SQLite either, and the
+    // baseline should be the fastest honest setup, not a handicapped one.
+    let pool = SqlitePoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .test_before_acquire(false)
+        .connect_with(connect)
+        .await?;
+
+    let exists: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'notes'",
+    )
+    .fetch_optional(&pool)
+    .await?;
+    if exists.is_none() {
+        sqlx::raw_sql(NOTES_TABLE).execute(&pool).await?;
+        seed(&pool, options.notes).await?;
+    }
+    Ok(pool)
+}
+
+async fn seed(pool: &SqlitePool, notes: usize) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    for n in 1..=notes {
+        sqlx::query("INSERT INTO notes (title, body) VALUES (?, ?)")
+            .bind(format!("{BASELINE_TENANT}: note {n}"))
+            .bind(format!("Seeded note {n} for the baseline"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The notes routes on every host, from `pool`.
+pub fn app(pool: SqlitePool) -> Router {
+    demo::router_with::<BaselineDb>().layer(Extension(pool))
+}
+
+/// The baseline's connection source: the one pool, carried as a request extension.
+#[derive(Debug, Clone)]
+pub struct BaselineDb(SqlitePool);
+
+impl<S: Send + Sync> FromRequestParts<S> for BaselineDb {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+        let pool = parts
+            .extensions
+            .get::<SqlitePool>()
+            .cloned()
+            .ok_or_else(|| {
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "no_pool",
+                    "the baseline router is served without its pool",
+                )
+            })?;
+        Ok(BaselineDb(pool))
+    }
+}
+
+impl NotesStore for BaselineDb {
+    type Conn = PoolConnection<Sqlite>;
+
+    async fn acquire(&self) -> Result<Self::Conn, Problem> {
+        self.0.acquire().await.map_err(|error| match error {
+            sqlx::Error::PoolTimedOut => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "pool_timeout",
+                "no connection became free in time",
+            )
+            .retry_after(1),
+            other => Problem::from(tenancy::Error::Database(other)),
+        })
+    }
+
+    fn sqlite(conn: &mut Self::Conn) -> &mut SqliteConnection {
+        conn
+    }
+}
