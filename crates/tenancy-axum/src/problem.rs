@@ -14,14 +14,16 @@ use tenancy::{Error, ErrorKind};
 pub struct Problem {
     #[serde(rename = "type")]
     kind: &'static str,
-    title: String,
+    title: &'static str,
     status: u16,
     /// The stable, machine-readable code (`tenant_suspended`, `invalid_host`, …).
     pub code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
-    #[serde(skip)]
-    retry_after_secs: Option<u32>,
+    // Boxed, and no separate Retry-After field: a problem is returned in every `Err` of the
+    // request path, and a small one keeps those results small.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<Box<str>>,
     #[serde(skip)]
     headers: Vec<(&'static str, HeaderValue)>,
 }
@@ -31,13 +33,29 @@ impl Problem {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
         Problem {
             kind: "about:blank",
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             code,
             detail: Some(detail.into()),
-            retry_after_secs: None,
+            field: None,
             headers: Vec::new(),
         }
+    }
+
+    /// Names the request field the problem is about.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into().into_boxed_str());
+        self
+    }
+
+    /// The request field the problem is about (`name`, `domains[1]`), if any.
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
+    /// The human-readable detail.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
     }
 
     /// Adds a header to the answer.
@@ -47,7 +65,7 @@ impl Problem {
 
     /// Adds a `Retry-After` header to the answer.
     pub fn retry_after(mut self, secs: u32) -> Self {
-        self.retry_after_secs = Some(secs);
+        self.headers.push(("retry-after", HeaderValue::from(secs)));
         self
     }
 
@@ -60,7 +78,6 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(mut self) -> Response {
         let status = self.status();
-        let retry_after = self.retry_after_secs;
         let extra = std::mem::take(&mut self.headers);
         let mut response = (status, Json(self)).into_response();
         let headers = response.headers_mut();
@@ -71,9 +88,6 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Some(secs) = retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
         response
     }
 }

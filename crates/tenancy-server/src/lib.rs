@@ -4,6 +4,7 @@
 //! [`tenancy::Tenancy`] with [`open`], mount [`cli::TenantsCommand`] in its own clap
 //! parser and run it with [`commands::tenants::run`], and serve with [`serve::app`].
 
+pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -1,4 +1,5 @@
-//! `tenancy serve`: the demo application on tenant hosts, health checks on central hosts.
+//! `tenancy serve`: the demo application on tenant hosts; health checks and the admin API
+//! on central hosts.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -16,7 +17,7 @@ use tenancy::{NewTenant, Tenancy, TenantId, TenantStatus};
 use tenancy_axum::{Problem, ServedTenant, TenancyLayer, split_with};
 use tokio::net::TcpListener;
 
-use crate::demo;
+use crate::{api, demo};
 
 /// The tenants `serve --demo` creates.
 pub const DEMO_TENANTS: [&str; 3] = ["acme", "globex", "initech"];
@@ -32,6 +33,7 @@ pub fn app_with(layer: TenancyLayer) -> Router {
     let central = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(api::router())
         .fallback(central_not_found)
         .with_state(tenancy);
     split_with(layer, central, demo::router()).layer(middleware::from_fn(log_request))

@@ -115,6 +115,12 @@ pub struct TenantFilter {
     pub status: Option<TenantStatus>,
     /// Only tenants on this server.
     pub server: Option<String>,
+    /// Only tenants on this plan.
+    pub plan: Option<String>,
+    /// Only tenants whose id sorts after this one (the cursor of the previous page).
+    pub after: Option<TenantId>,
+    /// At most this many; `None` for all.
+    pub limit: Option<i64>,
 }
 
 /// A handle to the catalog database. Cheap to clone.

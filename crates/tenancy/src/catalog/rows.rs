@@ -60,14 +60,22 @@ pub(super) async fn tenants(
 ) -> Result<Vec<Tenant>, Error> {
     let sql = format!(
         "SELECT {TENANT_COLUMNS} FROM tenants \
-         WHERE (? IS NULL OR status = ?) AND (? IS NULL OR server = ?) ORDER BY id"
+         WHERE (? IS NULL OR status = ?) AND (? IS NULL OR server = ?) \
+         AND (? IS NULL OR plan = ?) AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?"
     );
     let status = filter.status.map(TenantStatus::as_str);
+    let after = filter.after.as_ref().map(TenantId::as_str);
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(status)
         .bind(status)
         .bind(filter.server.as_deref())
         .bind(filter.server.as_deref())
+        .bind(filter.plan.as_deref())
+        .bind(filter.plan.as_deref())
+        .bind(after)
+        .bind(after)
+        // SQLite reads a negative limit as no limit.
+        .bind(filter.limit.unwrap_or(-1))
         .fetch_all(pool)
         .await
         .map_err(Error::Catalog)?;

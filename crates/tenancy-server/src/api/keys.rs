@@ -1,0 +1,99 @@
+//! `/api/v1/keys`: create (the secret is answered once), list, revoke.
+
+use axum::Json;
+use axum::extract::Path;
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use serde::Deserialize;
+use tenancy::keys::{NewApiKey, Scope};
+use utoipa::ToSchema;
+
+use super::auth::{Caller, KeysAdmin};
+use super::body::Body;
+use super::problem::{ApiError, ProblemBody};
+use super::views::{IssuedKeyView, KeyView};
+
+/// The body of `POST /api/v1/keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// A name for people.
+    pub name: Option<String>,
+    /// What the key may do: `tenants:read`, `tenants:write`, `keys:admin`, `audit:read`,
+    /// `metrics:read`, `admin`.
+    pub scopes: Vec<String>,
+    /// When the key stops working (RFC 3339); default never.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+fn scopes(names: &[String]) -> Result<Vec<Scope>, ApiError> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            name.parse::<Scope>()
+                .map_err(|error| ApiError::from(error).field(format!("scopes[{index}]")))
+        })
+        .collect()
+}
+
+/// Create an API key. The secret is in this answer only.
+#[utoipa::path(
+    post, path = "/api/v1/keys", tag = "keys",
+    request_body = CreateKey,
+    security(("bearer" = ["keys:admin"])),
+    responses(
+        (status = 201, body = IssuedKeyView),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 422, body = ProblemBody),
+    )
+)]
+pub async fn create(
+    caller: Caller<KeysAdmin>,
+    Body(body): Body<CreateKey>,
+) -> Result<(StatusCode, Json<IssuedKeyView>), ApiError> {
+    let new = NewApiKey {
+        name: body.name,
+        scopes: scopes(&body.scopes)?,
+        expires_at: body.expires_at,
+    };
+    let issued = caller.tenancy.create_api_key(new).await?;
+    let view = IssuedKeyView {
+        key: issued.key.into(),
+        secret: issued.secret,
+    };
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// List API keys, oldest first, revoked ones included. Secrets are never shown.
+#[utoipa::path(
+    get, path = "/api/v1/keys", tag = "keys",
+    security(("bearer" = ["keys:admin"])),
+    responses(
+        (status = 200, body = Vec<KeyView>),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+    )
+)]
+pub async fn list(caller: Caller<KeysAdmin>) -> Result<Json<Vec<KeyView>>, ApiError> {
+    let keys = caller.tenancy.api_keys().await?;
+    Ok(Json(keys.into_iter().map(Into::into).collect()))
+}
+
+/// Revoke an API key: refused from the next request on, by every server.
+#[utoipa::path(
+    delete, path = "/api/v1/keys/{id}", tag = "keys",
+    params(("id" = String, Path, description = "The key id")),
+    security(("bearer" = ["keys:admin"])),
+    responses(
+        (status = 200, description = "The revoked key", body = KeyView),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody),
+    )
+)]
+pub async fn revoke(
+    caller: Caller<KeysAdmin>,
+    Path(id): Path<String>,
+) -> Result<Json<KeyView>, ApiError> {
+    let key = caller.tenancy.revoke_api_key(&id).await?;
+    Ok(Json(key.into()))
+}

@@ -1,0 +1,397 @@
+//! `/api/v1/tenants`: create, list, show, update, delete, and the status switches.
+
+use axum::Json;
+use axum::extract::Path;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::Deserialize;
+use tenancy::catalog::TenantFilter;
+use tenancy::{NewTenant, Tenancy, TenantId, TenantStatus, TenantUpdate};
+use utoipa::ToSchema;
+
+use super::auth::{Caller, TenantsRead, TenantsWrite};
+use super::body::Body;
+use super::problem::{ApiError, ProblemBody};
+use super::query::Params;
+use super::views::{TenantDetail, TenantPage, TenantView};
+
+/// The longest name, plan and reason accepted.
+const MAX_NAME: usize = 255;
+const MAX_PLAN: usize = 64;
+const MAX_REASON: usize = 1000;
+/// The longest `Retry-After` accepted for maintenance: one day.
+const MAX_RETRY_AFTER_SECS: u32 = 86_400;
+
+/// The body of `POST /api/v1/tenants`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    /// The id: a-z, 0-9 and '-', starting with a letter, at most 63 characters.
+    pub id: String,
+    /// Display name; default the id.
+    pub name: Option<String>,
+    /// Plan.
+    pub plan: Option<String>,
+    /// Application data, a JSON object; default `{}`.
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Value>,
+    /// Domains; the first is primary.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// The server to place the tenant on; default the accepting server with the fewest.
+    pub server: Option<String>,
+    /// Run the application's seeder after the migrations.
+    #[serde(default)]
+    pub seed: bool,
+}
+
+/// The body of `PATCH /api/v1/tenants/{id}`: the fields to change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenant {
+    /// New display name.
+    pub name: Option<String>,
+    /// New plan; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub plan: Option<Option<String>>,
+    /// New application data, a JSON object (replaces the old one).
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Value>,
+}
+
+/// A field that is present, `null` included, as opposed to left out.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// The body of `POST /api/v1/tenants/{id}/suspend`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Suspend {
+    /// Why, kept with the tenant.
+    pub reason: Option<String>,
+}
+
+/// The body of `PUT /api/v1/tenants/{id}/maintenance`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Maintenance {
+    /// Seconds clients are told to wait (`Retry-After`), 1 to 86400; default 60.
+    pub retry_after_secs: Option<u32>,
+}
+
+/// A tenant id from the path. One that breaks the slug rules names no tenant: 404.
+pub fn path_id(raw: &str) -> Result<TenantId, ApiError> {
+    TenantId::parse(raw)
+        .map_err(|_| ApiError::new("tenant_not_found", format!("tenant '{raw}' not found")))
+}
+
+fn check_length(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
+    match value {
+        Some(text) if text.trim().is_empty() => Err(ApiError::invalid(field, "must not be empty")),
+        Some(text) if text.chars().count() > max => Err(ApiError::invalid(
+            field,
+            format!("at most {max} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_data(data: Option<&serde_json::Value>) -> Result<(), ApiError> {
+    match data {
+        Some(value) if !value.is_object() => {
+            Err(ApiError::invalid("data", "must be a JSON object"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn validate_create(tenancy: &Tenancy, body: CreateTenant) -> Result<NewTenant, ApiError> {
+    let id = TenantId::parse(&body.id)
+        .map_err(|error| ApiError::new("invalid_tenant_id", error.to_string()).field("id"))?;
+    check_length("name", body.name.as_deref(), MAX_NAME)?;
+    check_length("plan", body.plan.as_deref(), MAX_PLAN)?;
+    check_data(body.data.as_ref())?;
+    for (index, domain) in body.domains.iter().enumerate() {
+        tenancy
+            .normalize_domain(domain)
+            .map_err(|error| ApiError::from(error).field(format!("domains[{index}]")))?;
+    }
+    if let Some(server) = &body.server {
+        tenancy.server(server)?;
+    }
+    Ok(NewTenant {
+        name: body.name,
+        plan: body.plan,
+        data: body.data,
+        domains: body.domains,
+        server: body.server,
+        seed: body.seed,
+        ..NewTenant::new(id)
+    })
+}
+
+async fn detail(tenancy: &Tenancy, id: &TenantId) -> Result<TenantDetail, ApiError> {
+    let tenant = tenancy.catalog().require_tenant(id).await?;
+    let domains = tenancy.catalog().domains(Some(id)).await?;
+    Ok(TenantDetail {
+        tenant: tenant.into(),
+        domains: domains.into_iter().map(Into::into).collect(),
+    })
+}
+
+/// Create a tenant: storage, migrations, optional seed; answered once it is active.
+#[utoipa::path(
+    post, path = "/api/v1/tenants", tag = "tenants",
+    request_body = CreateTenant,
+    security(("bearer" = ["tenants:write"])),
+    responses(
+        (status = 201, description = "The tenant, active", body = TenantDetail),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 409, description = "The id is taken", body = ProblemBody),
+        (status = 422, description = "A value was refused", body = ProblemBody),
+    )
+)]
+pub async fn create(
+    caller: Caller<TenantsWrite>,
+    Body(body): Body<CreateTenant>,
+) -> Result<Response, ApiError> {
+    let new = validate_create(&caller.tenancy, body)?;
+    let id = new.id.clone();
+    caller.tenancy.create_tenant(new).await?;
+
+    let location = format!("/api/v1/tenants/{id}");
+    let mut response = (
+        StatusCode::CREATED,
+        Json(detail(&caller.tenancy, &id).await?),
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// List tenants by id, a page at a time.
+#[utoipa::path(
+    get, path = "/api/v1/tenants", tag = "tenants",
+    params(
+        ("status" = Option<String>, Query, description = "Only tenants in this status"),
+        ("plan" = Option<String>, Query, description = "Only tenants on this plan"),
+        ("server" = Option<String>, Query, description = "Only tenants on this server"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
+        ("limit" = Option<i64>, Query, description = "Page size, 1 to 500; default 50"),
+    ),
+    security(("bearer" = ["tenants:read"])),
+    responses(
+        (status = 200, body = TenantPage),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 422, body = ProblemBody),
+    )
+)]
+pub async fn list(
+    caller: Caller<TenantsRead>,
+    params: Params,
+) -> Result<Json<TenantPage>, ApiError> {
+    params.only(&["status", "plan", "server", "cursor", "limit"])?;
+    let limit = params.limit()?;
+    let after = params
+        .text("cursor")
+        .map(|cursor| TenantId::parse(&cursor))
+        .transpose()
+        .map_err(|_| ApiError::invalid("cursor", "not a cursor this API gave out"))?;
+    let filter = TenantFilter {
+        status: params.parsed::<TenantStatus>("status")?,
+        plan: params.text("plan"),
+        server: params.text("server"),
+        after,
+        // One more than asked tells whether another page follows.
+        limit: Some(limit + 1),
+    };
+
+    let mut tenants = caller.tenancy.catalog().tenants(&filter).await?;
+    let more = tenants.len() as i64 > limit;
+    tenants.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| tenants.last().map(|tenant| tenant.id.to_string()))
+        .flatten();
+    Ok(Json(TenantPage {
+        items: tenants.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
+}
+
+/// Show one tenant with its domains.
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{id}", tag = "tenants",
+    params(("id" = String, Path, description = "The tenant id")),
+    security(("bearer" = ["tenants:read"])),
+    responses(
+        (status = 200, body = TenantDetail),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody),
+    )
+)]
+pub async fn show(
+    caller: Caller<TenantsRead>,
+    Path(id): Path<String>,
+) -> Result<Json<TenantDetail>, ApiError> {
+    let id = path_id(&id)?;
+    Ok(Json(detail(&caller.tenancy, &id).await?))
+}
+
+/// Change a tenant's name, plan or data.
+#[utoipa::path(
+    patch, path = "/api/v1/tenants/{id}", tag = "tenants",
+    params(("id" = String, Path, description = "The tenant id")),
+    request_body = UpdateTenant,
+    security(("bearer" = ["tenants:write"])),
+    responses(
+        (status = 200, body = TenantView),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
+        (status = 422, body = ProblemBody),
+    )
+)]
+pub async fn update(
+    caller: Caller<TenantsWrite>,
+    Path(id): Path<String>,
+    Body(body): Body<UpdateTenant>,
+) -> Result<Json<TenantView>, ApiError> {
+    let id = path_id(&id)?;
+    check_length("name", body.name.as_deref(), MAX_NAME)?;
+    check_length("plan", body.plan.clone().flatten().as_deref(), MAX_PLAN)?;
+    check_data(body.data.as_ref())?;
+    if body.name.is_none() && body.plan.is_none() && body.data.is_none() {
+        return Err(ApiError::invalid(
+            "body",
+            "name at least one of name, plan, data",
+        ));
+    }
+    let update = TenantUpdate {
+        name: body.name,
+        plan: body.plan,
+        data: body.data,
+    };
+    let tenant = caller.tenancy.update_tenant(&id, update).await?;
+    Ok(Json(tenant.into()))
+}
+
+/// Delete a tenant and its storage. Answered once the storage is gone.
+#[utoipa::path(
+    delete, path = "/api/v1/tenants/{id}", tag = "tenants",
+    params(("id" = String, Path, description = "The tenant id")),
+    security(("bearer" = ["tenants:write"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
+    )
+)]
+pub async fn delete(
+    caller: Caller<TenantsWrite>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = path_id(&id)?;
+    caller.tenancy.delete_tenant(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Suspend a tenant: its requests get 403 and its connections close.
+#[utoipa::path(
+    post, path = "/api/v1/tenants/{id}/suspend", tag = "status",
+    params(("id" = String, Path, description = "The tenant id")),
+    request_body(content = Suspend, description = "Optional"),
+    security(("bearer" = ["tenants:write"])),
+    responses(
+        (status = 200, body = TenantView),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
+        (status = 422, body = ProblemBody),
+    )
+)]
+pub async fn suspend(
+    caller: Caller<TenantsWrite>,
+    Path(id): Path<String>,
+    Body(body): Body<Suspend>,
+) -> Result<Json<TenantView>, ApiError> {
+    let id = path_id(&id)?;
+    check_length("reason", body.reason.as_deref(), MAX_REASON)?;
+    let tenant = caller.tenancy.suspend_tenant(&id, body.reason).await?;
+    Ok(Json(tenant.into()))
+}
+
+/// Activate a suspended tenant or one in maintenance.
+#[utoipa::path(
+    post, path = "/api/v1/tenants/{id}/activate", tag = "status",
+    params(("id" = String, Path, description = "The tenant id")),
+    security(("bearer" = ["tenants:write"])),
+    responses(
+        (status = 200, body = TenantView),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
+    )
+)]
+pub async fn activate(
+    caller: Caller<TenantsWrite>,
+    Path(id): Path<String>,
+) -> Result<Json<TenantView>, ApiError> {
+    let id = path_id(&id)?;
+    let tenant = caller.tenancy.activate_tenant(&id).await?;
+    Ok(Json(tenant.into()))
+}
+
+/// Switch maintenance on: requests get 503 with `Retry-After`.
+#[utoipa::path(
+    put, path = "/api/v1/tenants/{id}/maintenance", tag = "status",
+    params(("id" = String, Path, description = "The tenant id")),
+    request_body(content = Maintenance, description = "Optional"),
+    security(("bearer" = ["tenants:write"])),
+    responses(
+        (status = 200, body = TenantView),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
+        (status = 422, body = ProblemBody),
+    )
+)]
+pub async fn maintenance_on(
+    caller: Caller<TenantsWrite>,
+    Path(id): Path<String>,
+    Body(body): Body<Maintenance>,
+) -> Result<Json<TenantView>, ApiError> {
+    let id = path_id(&id)?;
+    let secs = body
+        .retry_after_secs
+        .unwrap_or(tenancy::DEFAULT_MAINTENANCE_RETRY_AFTER_SECS);
+    if !(1..=MAX_RETRY_AFTER_SECS).contains(&secs) {
+        let detail = format!("must be between 1 and {MAX_RETRY_AFTER_SECS}");
+        return Err(ApiError::invalid("retry_after_secs", detail));
+    }
+    let tenant = caller.tenancy.start_maintenance(&id, secs).await?;
+    Ok(Json(tenant.into()))
+}
+
+/// Switch maintenance off.
+#[utoipa::path(
+    delete, path = "/api/v1/tenants/{id}/maintenance", tag = "status",
+    params(("id" = String, Path, description = "The tenant id")),
+    security(("bearer" = ["tenants:write"])),
+    responses(
+        (status = 200, body = TenantView),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
+    )
+)]
+pub async fn maintenance_off(
+    caller: Caller<TenantsWrite>,
+    Path(id): Path<String>,
+) -> Result<Json<TenantView>, ApiError> {
+    let id = path_id(&id)?;
+    let tenant = caller.tenancy.end_maintenance(&id).await?;
+    Ok(Json(tenant.into()))
+}
