@@ -18,9 +18,10 @@ use tenancy::sqlx::pool::PoolConnection;
 use tenancy::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use tenancy::sqlx::{self, Sqlite, SqliteConnection};
+use tenancy::sqlx::{self, Sqlite};
 use tenancy_axum::Problem;
 use tenancy_server::demo::{self, NotesStore};
+use tenancy_server::notes::NotesDb;
 
 /// The demo's SQLite migration, applied to the baseline database as it is.
 const NOTES_TABLE: &str =
@@ -134,7 +135,7 @@ impl NotesStore for BaselineDb {
         })
     }
 
-    fn sqlite(conn: &mut Self::Conn) -> &mut SqliteConnection {
-        conn
+    fn notes_db(conn: &mut Self::Conn) -> NotesDb<'_> {
+        NotesDb::Sqlite(conn)
     }
 }

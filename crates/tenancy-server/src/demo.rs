@@ -11,13 +11,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use tenancy::sqlx::sqlite::SqliteRow;
-use tenancy::sqlx::{self, Row, SqliteConnection};
+use serde::Deserialize;
+use tenancy::sqlx;
 use tenancy::{
     BoxError, BoxFuture, Connection, EmbeddedMigration, Seeder, Tenant, TenantMigrations,
 };
 use tenancy_axum::{Problem, TenantDb};
+
+use crate::notes::{self, Note, NotesDb};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -62,7 +63,7 @@ pub fn router_with<S: NotesStore>() -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
-/// Where the notes handlers get their SQLite connection: an extractor, then a checkout.
+/// Where the notes handlers get their connection: an extractor, then a checkout.
 pub trait NotesStore: FromRequestParts<()> + Send + Sync + 'static {
     /// A checked-out connection, returned to its pool when dropped.
     type Conn: Send;
@@ -70,39 +71,19 @@ pub trait NotesStore: FromRequestParts<()> + Send + Sync + 'static {
     /// Checks out a connection; a failure is the response.
     fn acquire(&self) -> impl Future<Output = Result<Self::Conn, Problem>> + Send;
 
-    /// The SQLite connection inside a checked-out one.
-    fn sqlite(conn: &mut Self::Conn) -> &mut SqliteConnection;
+    /// The notes database behind a checked-out connection.
+    fn notes_db(conn: &mut Self::Conn) -> NotesDb<'_>;
 }
 
 impl NotesStore for TenantDb {
     type Conn = tenancy::PooledConnection;
 
     async fn acquire(&self) -> Result<Self::Conn, Problem> {
-        sqlite(self).await
+        TenantDb::acquire(self).await
     }
 
-    fn sqlite(conn: &mut Self::Conn) -> &mut SqliteConnection {
-        conn.as_sqlite().expect("checked by sqlite()")
-    }
-}
-
-/// A note as stored and answered.
-#[derive(Debug, Serialize)]
-pub struct Note {
-    id: i64,
-    title: String,
-    body: String,
-    created_at: String,
-}
-
-impl<'r> sqlx::FromRow<'r, SqliteRow> for Note {
-    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
-        Ok(Note {
-            id: row.try_get("id")?,
-            title: row.try_get("title")?,
-            body: row.try_get("body")?,
-            created_at: row.try_get("created_at")?,
-        })
+    fn notes_db(conn: &mut Self::Conn) -> NotesDb<'_> {
+        NotesDb::from(&mut **conn)
     }
 }
 
@@ -115,19 +96,6 @@ struct ListQuery {
 struct NewNote {
     title: String,
     body: String,
-}
-
-async fn sqlite(db: &TenantDb) -> Result<tenancy::PooledConnection, Problem> {
-    let conn = db.acquire().await?;
-    match conn.backend() {
-        tenancy::Backend::Sqlite => Ok(conn),
-        #[allow(unreachable_patterns)]
-        other => Err(Problem::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "backend_not_supported",
-            format!("the notes demo has no queries for {other:?}"),
-        )),
-    }
 }
 
 fn database_error(error: sqlx::Error) -> Problem {
@@ -155,13 +123,9 @@ async fn list_notes<S: NotesStore>(
     let limit = parse_limit(query)?;
     let mut conn = db.acquire().await?;
 
-    let notes = sqlx::query_as::<_, Note>(
-        "SELECT id, title, body, created_at FROM notes ORDER BY id DESC LIMIT ?",
-    )
-    .bind(limit)
-    .fetch_all(S::sqlite(&mut conn))
-    .await
-    .map_err(database_error)?;
+    let notes = notes::list(S::notes_db(&mut conn), limit)
+        .await
+        .map_err(database_error)?;
     Ok(Json(notes))
 }
 
@@ -206,14 +170,9 @@ async fn create_note<S: NotesStore>(
     let note = note_from_json(body)?;
     let mut conn = db.acquire().await?;
 
-    let created = sqlx::query_as::<_, Note>(
-        "INSERT INTO notes (title, body) VALUES (?, ?) RETURNING id, title, body, created_at",
-    )
-    .bind(&note.title)
-    .bind(&note.body)
-    .fetch_one(S::sqlite(&mut conn))
-    .await
-    .map_err(database_error)?;
+    let created = notes::insert(S::notes_db(&mut conn), &note.title, &note.body)
+        .await
+        .map_err(database_error)?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -236,12 +195,9 @@ async fn show_note<S: NotesStore>(
     let id = note_id(path)?;
     let mut conn = db.acquire().await?;
 
-    let note =
-        sqlx::query_as::<_, Note>("SELECT id, title, body, created_at FROM notes WHERE id = ?")
-            .bind(id)
-            .fetch_optional(S::sqlite(&mut conn))
-            .await
-            .map_err(database_error)?;
+    let note = notes::get(S::notes_db(&mut conn), id)
+        .await
+        .map_err(database_error)?;
     note.map(Json).ok_or_else(note_not_found)
 }
 
@@ -252,14 +208,12 @@ async fn delete_note<S: NotesStore>(
     let id = note_id(path)?;
     let mut conn = db.acquire().await?;
 
-    let deleted = sqlx::query("DELETE FROM notes WHERE id = ?")
-        .bind(id)
-        .execute(S::sqlite(&mut conn))
+    let deleted = notes::delete(S::notes_db(&mut conn), id)
         .await
         .map_err(database_error)?;
-    match deleted.rows_affected() {
-        0 => Err(note_not_found()),
-        _ => Ok(StatusCode::NO_CONTENT),
+    match deleted {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(note_not_found()),
     }
 }
 
@@ -287,17 +241,13 @@ impl Seeder for NotesSeeder {
         conn: &'a mut Connection,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(async move {
-            let conn = conn.as_sqlite().ok_or("the notes seeder needs SQLite")?;
-            // One transaction: a hundred separate commits would each wait for the disk.
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            for n in 1..=self.notes {
-                sqlx::query("INSERT INTO notes (title, body) VALUES (?, ?)")
-                    .bind(format!("{}: note {n}", tenant.id))
-                    .bind(format!("Seeded note {n} for {}", tenant.name))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
+            let seeded: Vec<(String, String)> = (1..=self.notes)
+                .map(|n| {
+                    let title = format!("{}: note {n}", tenant.id);
+                    (title, format!("Seeded note {n} for {}", tenant.name))
+                })
+                .collect();
+            notes::insert_many(NotesDb::from(conn), &seeded).await?;
             Ok(())
         })
     }
