@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ipnet::IpNet;
 use serde_json::json;
+use tenancy::keys::{NewApiKey, Scope};
 use tenancy::{NewTenant, Tenancy, TenantId, TenantStatus};
 use tenancy_axum::{Problem, ServedTenant, TenancyLayer, split_with};
 use tokio::net::TcpListener;
@@ -58,6 +59,9 @@ pub async fn run(
     }
     tracing::info!(%address, "listening");
     println!("listening on http://{address} (health: http://{address}/healthz)");
+    if demo {
+        print_demo_key(&tenancy, address).await?;
+    }
 
     let layer = TenancyLayer::new(tenancy.clone()).trusted_proxies(trusted_proxies);
     let service = app_with(layer).into_make_service_with_connect_info::<SocketAddr>();
@@ -99,6 +103,35 @@ async fn create_demo_tenants(tenancy: &Tenancy, address: SocketAddr) -> anyhow::
             address.port()
         );
     }
+    Ok(())
+}
+
+/// The name of the admin key `serve --demo` makes.
+pub const DEMO_KEY_NAME: &str = "demo";
+
+/// Makes the demo's admin key on the first `serve --demo` and prints it; later runs name
+/// the key they made before, whose secret cannot be shown again.
+async fn print_demo_key(tenancy: &Tenancy, address: SocketAddr) -> anyhow::Result<()> {
+    let keys = tenancy.api_keys().await?;
+    let existing = keys
+        .iter()
+        .find(|key| key.name.as_deref() == Some(DEMO_KEY_NAME) && key.revoked_at.is_none());
+    if let Some(key) = existing {
+        println!(
+            "admin API: http://{address}/api/v1 (demo key {} made earlier; \
+             `tenancy keys create --scope admin` makes another)",
+            key.id
+        );
+        return Ok(());
+    }
+    let new = NewApiKey {
+        name: Some(DEMO_KEY_NAME.to_owned()),
+        scopes: vec![Scope::Admin],
+        expires_at: None,
+    };
+    let issued = tenancy.create_api_key(new).await?;
+    println!("admin API: http://{address}/api/v1");
+    println!("admin key (shown once): {}", issued.secret);
     Ok(())
 }
 

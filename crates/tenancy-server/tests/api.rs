@@ -275,6 +275,19 @@ fn a_key_made_through_the_api_works_and_its_secret_is_answered_once() {
     assert!(!listed.body.contains(&secret[21..]));
 }
 
+#[test]
+fn a_key_admin_cannot_mint_a_key_with_more_than_it_holds() {
+    let api = Api::start();
+    let (keys_admin, _) = key(&api.sandbox, &["keys:admin"]);
+    let body = json!({ "scopes": ["admin"] }).to_string();
+    let answer = api.call("POST", "/api/v1/keys", Some(&keys_admin), Some(&body));
+    answer.assert_problem(403, "forbidden");
+    assert!(answer.body.contains("'admin'"), "{answer:#?}");
+    let body = json!({ "scopes": ["keys:admin"] }).to_string();
+    let answer = api.call("POST", "/api/v1/keys", Some(&keys_admin), Some(&body));
+    assert_eq!(answer.status, 201, "{answer:#?}");
+}
+
 // Bodies
 
 #[test]
@@ -804,6 +817,47 @@ fn the_audit_log_filters_by_tenant_action_actor_and_time_and_pages() {
     let second = api.audit(&format!("limit=2&cursor={cursor}"));
     let first_last = first["items"][1]["seq"].as_i64().unwrap();
     assert!(second[0]["seq"].as_i64().unwrap() < first_last);
+}
+
+// serve --demo
+
+#[test]
+fn serve_demo_prints_a_working_admin_key_once() {
+    let sandbox = Sandbox::new();
+    let server = sandbox.serve(&["--demo"]);
+    let announced = server.next_stdout_line().expect("the API is announced");
+    assert!(
+        announced.starts_with("admin API: http://127.0.0.1:"),
+        "{announced}"
+    );
+    let line = server.next_stdout_line().expect("the key is printed");
+    let secret = line
+        .strip_prefix("admin key (shown once): ")
+        .unwrap_or_else(|| panic!("no key line: {line}"));
+    let bearer = format!("Bearer {secret}");
+    let headers = [("Authorization", bearer.as_str())];
+    let answer = support::http_with(
+        server.port,
+        "GET",
+        "localhost",
+        "/api/v1/tenants",
+        None,
+        &headers,
+    );
+    assert_eq!(answer.status, 200, "{answer:#?}");
+    assert_eq!(answer.json()["items"].as_array().map(Vec::len), Some(3));
+    drop(server);
+
+    let again = sandbox.serve(&["--demo"]);
+    let line = again.next_stdout_line().expect("the API is announced");
+    assert!(
+        line.contains("made earlier") && !line.contains(secret),
+        "{line}"
+    );
+    assert_eq!(
+        sandbox.json(&["keys", "list"]).as_array().map(Vec::len),
+        Some(1)
+    );
 }
 
 // OpenAPI

@@ -37,14 +37,15 @@ fn scopes(names: &[String]) -> Result<Vec<Scope>, ApiError> {
         .collect()
 }
 
-/// Create an API key. The secret is in this answer only.
+/// Create an API key with scopes the caller's key holds. The secret is in this answer only.
 #[utoipa::path(
     post, path = "/api/v1/keys", tag = "keys",
     request_body = CreateKey,
     security(("bearer" = ["keys:admin"])),
     responses(
         (status = 201, body = IssuedKeyView),
-        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 401, body = ProblemBody),
+        (status = 403, description = "Missing keys:admin, or a scope the key lacks itself", body = ProblemBody),
         (status = 422, body = ProblemBody),
     )
 )]
@@ -52,9 +53,15 @@ pub async fn create(
     caller: Caller<KeysAdmin>,
     Body(body): Body<CreateKey>,
 ) -> Result<(StatusCode, Json<IssuedKeyView>), ApiError> {
+    let scopes = scopes(&body.scopes)?;
+    // A key may hand on only what it holds itself: `keys:admin` alone mints no `admin`.
+    if let Some(beyond) = scopes.iter().find(|scope| !caller.key.allows(**scope)) {
+        let detail = format!("this key cannot grant the '{beyond}' scope it lacks itself");
+        return Err(ApiError::new("forbidden", detail));
+    }
     let new = NewApiKey {
         name: body.name,
-        scopes: scopes(&body.scopes)?,
+        scopes,
         expires_at: body.expires_at,
     };
     let issued = caller.tenancy.create_api_key(new).await?;

@@ -239,6 +239,12 @@ impl Server {
         );
     }
 
+    /// The next line the server prints on stdout after its listening line, waiting at most
+    /// [`PATIENCE`].
+    pub fn next_stdout_line(&self) -> Option<String> {
+        self.stdout.recv_timeout(PATIENCE).ok()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
