@@ -418,8 +418,9 @@ impl ServerPool {
             victim.close().await;
         }
         let started = Instant::now();
+        let deadline = started + self.options.acquire_timeout;
         let connected = tokio::time::timeout(self.options.acquire_timeout, async {
-            self.server.connect(database).await
+            retry_while_counted(deadline, || self.server.connect(database)).await
         })
         .await;
 
@@ -493,7 +494,7 @@ impl ServerPool {
         if let Some(victim) = victim {
             victim.close().await;
         }
-        let conn = self.server.connect_admin().await;
+        let conn = retry_while_counted(deadline, || self.server.connect_admin()).await;
         match conn {
             Ok(conn) => Ok(AdminConnection {
                 conn,
@@ -776,6 +777,53 @@ impl ServerPool {
             switches: load(&self.counters.switches),
         }
     }
+}
+
+/// How long to wait before connecting again after a refusal for too many connections.
+const COUNTED_RETRY: Duration = Duration::from_millis(5);
+
+/// Connects, again and again until `deadline`, while the server refuses for too many
+/// connections.
+///
+/// The budget counts a connection as gone once its close returned, but the server counts
+/// its session until the backend process has exited, a moment later. A connection opened
+/// in the place of one just closed (an eviction, a connection that died) can therefore be
+/// refused as one too many by a server whose own limit is the budget, although we never
+/// hold more than the budget. A server whose limit is really lower still fails, with its
+/// error, at the deadline.
+async fn retry_while_counted<T, F>(
+    deadline: Instant,
+    mut connect: impl FnMut() -> F,
+) -> Result<T, Error>
+where
+    F: std::future::Future<Output = Result<T, Error>>,
+{
+    loop {
+        match connect().await {
+            Err(error)
+                if too_many_connections(&error) && Instant::now() + COUNTED_RETRY < deadline =>
+            {
+                tokio::time::sleep(COUNTED_RETRY).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// PostgreSQL 53300 (server, role or database limit); MySQL 1040 (server), 1203 and 1226
+/// (user limits).
+fn too_many_connections(error: &Error) -> bool {
+    let source = match error {
+        Error::Database(source) | Error::ServerUnavailable { source, .. } => source,
+        _ => return false,
+    };
+    let sqlx::Error::Database(error) = source else {
+        return false;
+    };
+    if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return matches!(mysql.number(), 1040 | 1203 | 1226);
+    }
+    error.code().as_deref() == Some("53300")
 }
 
 /// An idle connection for `database`: on a shared slot, preferably one already pointing

@@ -148,7 +148,12 @@ impl Connection {
         result.is_ok()
     }
 
-    /// Closes the connection cleanly, waiting until the server has let it go.
+    /// Closes the connection cleanly: the server is told the session ends, and the socket
+    /// is shut down.
+    ///
+    /// Note: the server may go on counting the session against its connection limits for a
+    /// moment after this returns, until its backend has exited; the pool retries a connect
+    /// refused for that reason.
     pub async fn close(self) {
         let result = match self {
             Connection::Sqlite(conn) => sqlite::close(conn).await,
