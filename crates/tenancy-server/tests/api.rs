@@ -892,6 +892,16 @@ fn the_openapi_document_lists_every_route_and_nothing_else() {
     }
 }
 
+#[test]
+fn the_docs_show_every_route() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
+        .expect("docs/api.md is readable");
+    for (method, path, _, _) in ROUTES {
+        let route = format!("{method} {}", &template(path)["/api/v1".len()..]);
+        assert!(docs.contains(&route), "docs/api.md lacks `{route}`");
+    }
+}
+
 /// The OpenAPI path template of a sample path.
 fn template(path: &str) -> String {
     path.replace("/tenants/acme", "/tenants/{id}")

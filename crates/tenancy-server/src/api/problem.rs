@@ -286,6 +286,16 @@ mod tests {
     }
 
     #[test]
+    fn the_docs_list_every_code_with_its_status() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md");
+        let docs = std::fs::read_to_string(path).expect("docs/api.md is readable");
+        for row in CODES {
+            let line = format!("| `{}` | {} |", row.code, row.status.as_u16());
+            assert!(docs.contains(&line), "docs/api.md lacks {line}");
+        }
+    }
+
+    #[test]
     fn core_errors_take_their_status_from_the_table() {
         let id = TenantId::parse("acme").unwrap();
         let errors = [
