@@ -893,6 +893,86 @@ fn the_openapi_document_lists_every_route_and_nothing_else() {
 }
 
 #[test]
+fn every_schema_the_document_refers_to_is_in_it() {
+    let api = Api::start();
+    let document = api.call("GET", "/api/v1/openapi.json", None, None).json();
+    let schemas = document["components"]["schemas"]
+        .as_object()
+        .expect("schemas");
+    let mut refs = Vec::new();
+    collect_refs(&document, &mut refs);
+    assert!(!refs.is_empty());
+    for reference in refs {
+        let name = reference
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected $ref {reference}"));
+        assert!(
+            schemas.contains_key(name),
+            "{reference} is not in the document"
+        );
+    }
+    let scheme = &document["components"]["securitySchemes"]["bearer"];
+    assert_eq!(scheme["scheme"], "bearer", "{scheme}");
+}
+
+fn collect_refs(value: &Value, refs: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("$ref", Value::String(target)) => refs.push(target.clone()),
+                    _ => collect_refs(inner, refs),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, refs)),
+        _ => {}
+    }
+}
+
+/// The answers' fields are exactly the ones their schema in the document names.
+#[test]
+fn answers_carry_the_fields_their_schemas_name() {
+    let api = Api::start();
+    let document = api.call("GET", "/api/v1/openapi.json", None, None).json();
+    let fields_of = |schema: &str| -> BTreeSet<String> {
+        let properties = &document["components"]["schemas"][schema]["properties"];
+        properties
+            .as_object()
+            .unwrap_or_else(|| panic!("{schema} has properties"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let keys = |value: &Value| -> BTreeSet<String> {
+        value.as_object().unwrap().keys().cloned().collect()
+    };
+
+    let detail = api.admin("GET", "/api/v1/tenants/acme", None).json();
+    assert_eq!(keys(&detail), fields_of("TenantDetail"));
+    assert_eq!(keys(&detail["tenant"]), fields_of("TenantView"));
+    assert_eq!(keys(&detail["domains"][0]), fields_of("DomainView"));
+    let page = api.admin("GET", "/api/v1/tenants", None).json();
+    assert_eq!(keys(&page), fields_of("TenantPage"));
+    let issued = api
+        .admin(
+            "POST",
+            "/api/v1/keys",
+            Some(json!({ "scopes": ["audit:read"] })),
+        )
+        .json();
+    assert_eq!(keys(&issued), fields_of("IssuedKeyView"));
+    assert_eq!(keys(&issued["key"]), fields_of("KeyView"));
+    let audit = api.admin("GET", "/api/v1/audit", None).json();
+    assert_eq!(keys(&audit), fields_of("AuditPage"));
+    assert_eq!(keys(&audit["items"][0]), fields_of("AuditEntry"));
+    let problem = api
+        .admin("PATCH", "/api/v1/tenants/acme", Some(json!({})))
+        .json();
+    assert_eq!(keys(&problem), fields_of("ProblemBody"));
+}
+
+#[test]
 fn the_docs_show_every_route() {
     let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
         .expect("docs/api.md is readable");
