@@ -106,6 +106,73 @@ async fn stopped_server_fails_fast_and_comes_back(kind: Kind, prefix: &str) {
     tenancy.shutdown().await;
 }
 
+/// A server that accepts connections but never answers (hung, or the network drops
+/// packets): a checkout gives up within its wait, and so does doctor's admin connection.
+async fn hung_server_fails_within_the_wait_and_comes_back(kind: Kind, prefix: &str) {
+    clear_leftovers(prefix).await;
+    let upstream = match kind {
+        Kind::MySql => network::mysql_url(),
+        _ => postgres_url(),
+    };
+    let proxy = Proxy::start(url_addr(&upstream)).await;
+    let url = url_via(&upstream, proxy.addr());
+    let dir = tempfile::tempdir().unwrap();
+    let pool = PoolOptions {
+        acquire_timeout: CONNECT_WAIT,
+        ..PoolOptions::default()
+    };
+    let servers = vec![(kind.server("pg", &url, prefix), ServerOptions::default())];
+    let tenancy = network::open(dir.path(), servers, pool, true).await;
+    create(&tenancy, "far", "pg").await;
+    create(&tenancy, "near", tenancy::LOCAL_SERVER).await;
+    let client = Client::new(network::serve(network::app(tenancy.clone())).await);
+    assert_eq!(client.get("far", "/session").await.status, StatusCode::OK);
+
+    proxy.freeze();
+    // Past the pool's one-second ping interval, so the warm connection is pinged before it
+    // is handed out: a query on it would hang like any query on a hung server, which only
+    // the application can bound.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for (tenant, reply, took) in burst(&client, &["far", "near"]).await {
+        assert!(
+            took < CONNECT_WAIT + MARGIN,
+            "{tenant} took {took:?}: {reply:?}"
+        );
+        let expected = match tenant.as_str() {
+            "near" => StatusCode::OK,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        assert_eq!(reply.status, expected, "{reply:?}");
+    }
+    let doctor = tokio::time::timeout(CONNECT_WAIT + MARGIN, tenancy.doctor()).await;
+    let error = doctor
+        .expect("doctor gives up on a hung server")
+        .unwrap_err();
+    assert_eq!(error.kind(), tenancy::ErrorKind::Unavailable, "{error:?}");
+
+    proxy.restore().await;
+    let back =
+        network::eventually(async || client.get("far", "/session").await.status == StatusCode::OK)
+            .await;
+    assert!(back, "the tenant answers again once its server is back");
+
+    tenancy
+        .delete_tenant(&network::tenant_id("far"))
+        .await
+        .unwrap();
+    tenancy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_postgres_server_gets_503_within_the_wait_while_sqlite_tenants_answer() {
+    hung_server_fails_within_the_wait_and_comes_back(Kind::PostgresSchema, "hung_pgs_").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_mysql_server_gets_503_within_the_wait_while_sqlite_tenants_answer() {
+    hung_server_fails_within_the_wait_and_comes_back(Kind::MySql, "hung_my_").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopped_postgres_schema_server_gets_503_fast_while_sqlite_tenants_answer() {
     stopped_server_fails_fast_and_comes_back(Kind::PostgresSchema, "down_pgs_").await;

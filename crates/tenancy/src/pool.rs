@@ -239,9 +239,20 @@ impl ServerPool {
         Ok(conn)
     }
 
-    async fn is_stale(&self, conn: &mut PooledConnection, idle_for: Duration) -> bool {
+    /// Whether an idle connection is dead, by a ping that may take until `deadline`: a hung
+    /// server (or a network dropping packets) would otherwise hold the checkout forever.
+    async fn is_stale(
+        &self,
+        conn: &mut PooledConnection,
+        idle_for: Duration,
+        deadline: Instant,
+    ) -> bool {
         let network = self.server.backend() != crate::server::Backend::Sqlite;
-        if !network || idle_for < PING_AFTER || conn.ping().await {
+        if !network || idle_for < PING_AFTER {
+            return false;
+        }
+        let ping = tokio::time::timeout_at(deadline.into(), conn.ping()).await;
+        if ping == Ok(true) {
             return false;
         }
         tracing::debug!(
@@ -274,7 +285,7 @@ impl ServerPool {
             let patient = Instant::now() < patient_until;
             match self.step(database, patient)? {
                 Step::Ready(mut conn, idle_for) => {
-                    if self.is_stale(&mut conn, idle_for).await {
+                    if self.is_stale(&mut conn, idle_for, deadline).await {
                         // Closed on drop; the loop opens or finds another.
                         continue;
                     }
@@ -288,7 +299,8 @@ impl ServerPool {
                 } => {
                     self.record_wait(waited, started);
                     let key = self.slot_key(database);
-                    return self.open(key, database, permit, generation, victim).await;
+                    let opening = (permit, generation, victim);
+                    return self.open(key, database, opening, started).await;
                 }
                 Step::AwaitReturn => {
                     // Woken by the return, or impatient on the next step at the grace's end.
@@ -404,22 +416,23 @@ impl ServerPool {
         })
     }
 
+    /// Opens a connection in the place `step` found for it, by the checkout's deadline (the
+    /// checkout started at `started`): waiting and connecting together take at most
+    /// [`PoolOptions::acquire_timeout`].
     async fn open(
         self: &Arc<Self>,
         key: &str,
         database: &str,
-        permit: OwnedSemaphorePermit,
-        generation: u64,
-        victim: Option<Connection>,
+        (permit, generation, victim): (OwnedSemaphorePermit, u64, Option<Connection>),
+        started: Instant,
     ) -> Result<PooledConnection, Error> {
         // The victim's permit is ours now, but its connection must be gone before ours opens,
         // or the server would briefly see one connection more than the budget.
         if let Some(victim) = victim {
             victim.close().await;
         }
-        let started = Instant::now();
         let deadline = started + self.options.acquire_timeout;
-        let connected = tokio::time::timeout(self.options.acquire_timeout, async {
+        let connected = tokio::time::timeout_at(deadline.into(), async {
             retry_while_counted(deadline, || self.server.connect(database)).await
         })
         .await;
@@ -494,7 +507,12 @@ impl ServerPool {
         if let Some(victim) = victim {
             victim.close().await;
         }
-        let conn = retry_while_counted(deadline, || self.server.connect_admin()).await;
+        let connect = retry_while_counted(deadline, || self.server.connect_admin());
+        let Ok(conn) = tokio::time::timeout_at(deadline.into(), connect).await else {
+            drop(permit);
+            self.returned.notify_waiters();
+            return Err(self.timed_out("(admin)", started));
+        };
         match conn {
             Ok(conn) => Ok(AdminConnection {
                 conn,
@@ -598,7 +616,8 @@ impl ServerPool {
     /// see that, and a dead connection kept warm would fail every request handed it for as
     /// long as traffic never lets it sit idle long enough to be pinged on checkout.
     async fn check_return(self: Arc<Self>, database: Arc<str>, generation: u64, mut idle: Idle) {
-        let alive = idle.conn.ping().await;
+        let ping = tokio::time::timeout(self.options.acquire_timeout, idle.conn.ping()).await;
+        let alive = ping == Ok(true);
         if !alive {
             tracing::debug!(
                 server = self.server.name(),

@@ -1,7 +1,8 @@
 //! A TCP proxy the test owns, in front of a real database server, so a test can stop "the
 //! server" without touching the shared one: [`Proxy::cut`] closes the listening socket (new
 //! connections are refused, as by a stopped server) and every relayed connection;
-//! [`Proxy::restore`] listens on the same address again.
+//! [`Proxy::freeze`] keeps every socket open but relays nothing (a server that hangs, a
+//! network that drops packets); [`Proxy::restore`] relays again on the same address.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -10,11 +11,17 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Up,
+    Refuse,
+    Freeze,
+}
+
 pub struct Proxy {
     addr: SocketAddr,
     upstream: SocketAddr,
-    /// Bumped on every cut; each relay ends when it changes.
-    epoch: watch::Sender<u64>,
+    mode: watch::Sender<Mode>,
     listener: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -25,11 +32,11 @@ impl Proxy {
             .await
             .expect("binding the proxy");
         let addr = listener.local_addr().expect("a bound address");
-        let (epoch, _) = watch::channel(0);
+        let (mode, _) = watch::channel(Mode::Up);
         let proxy = Proxy {
             addr,
             upstream,
-            epoch,
+            mode,
             listener: Mutex::new(None),
         };
         proxy.listen(listener);
@@ -42,10 +49,10 @@ impl Proxy {
     }
 
     fn listen(&self, listener: TcpListener) {
-        let (upstream, epoch) = (self.upstream, self.epoch.subscribe());
+        let (upstream, mode) = (self.upstream, self.mode.subscribe());
         let task = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
-                tokio::spawn(relay(inbound, upstream, epoch.clone()));
+                tokio::spawn(relay(inbound, upstream, mode.clone()));
             }
         });
         *self.listener.lock().unwrap() = Some(task);
@@ -58,26 +65,44 @@ impl Proxy {
             task.abort();
             let _ = task.await;
         }
-        self.epoch.send_modify(|epoch| *epoch += 1);
+        self.mode.send_replace(Mode::Refuse);
     }
 
-    /// Listens again on the same address, like a server that came back.
+    /// Accepts connections and keeps every one open, but passes nothing on either way.
+    pub fn freeze(&self) {
+        self.mode.send_replace(Mode::Freeze);
+    }
+
+    /// Relays again, listening on the same address if it had stopped.
     pub async fn restore(&self) {
-        let listener = TcpListener::bind(self.addr)
-            .await
-            .expect("the proxy's port can be bound again");
-        self.listen(listener);
+        if self.listener.lock().unwrap().is_none() {
+            let listener = TcpListener::bind(self.addr)
+                .await
+                .expect("the proxy's port can be bound again");
+            self.listen(listener);
+        }
+        self.mode.send_replace(Mode::Up);
     }
 }
 
-/// `epoch` was subscribed when the listener started, so any cut since fires `changed`.
-async fn relay(mut inbound: TcpStream, upstream: SocketAddr, mut epoch: watch::Receiver<u64>) {
-    let Ok(mut outbound) = TcpStream::connect(upstream).await else {
+/// Relays while the proxy is up; when it freezes, holds both sockets silent until the mode
+/// changes again; when it is cut, closes them.
+async fn relay(mut inbound: TcpStream, upstream: SocketAddr, mut mode: watch::Receiver<Mode>) {
+    if *mode.borrow_and_update() == Mode::Up {
+        let Ok(mut outbound) = TcpStream::connect(upstream).await else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => return,
+            _ = mode.wait_for(|mode| *mode != Mode::Up) => {}
+        }
+        if *mode.borrow() == Mode::Freeze {
+            let _ = mode.wait_for(|mode| *mode != Mode::Freeze).await;
+        }
         return;
-    };
-    tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-        _ = epoch.changed() => {}
+    }
+    if *mode.borrow() == Mode::Freeze {
+        let _ = mode.wait_for(|mode| *mode != Mode::Freeze).await;
     }
 }
 
