@@ -77,6 +77,16 @@ pub enum KeysCommand {
         /// The key's id (the part after `atk_`, as `keys list` shows it).
         id: String,
     },
+    /// Replace a key with a new one of the same name and scopes, printed once; the old key
+    /// keeps working for the grace period, then is refused.
+    Rotate {
+        /// The key's id.
+        id: String,
+        /// Seconds the old key keeps working (0 ends it at once).
+        #[arg(long, value_name = "SECS", default_value_t = 3600,
+              value_parser = clap::value_parser!(u64).range(0..=2_592_000))]
+        grace_secs: u64,
+    },
 }
 
 /// `tenancy keys create`.

@@ -62,6 +62,7 @@ const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("GET", "/api/v1/keys", "keys:admin", false),
     ("POST", "/api/v1/keys", "keys:admin", true),
     ("DELETE", "/api/v1/keys/K", "keys:admin", false),
+    ("POST", "/api/v1/keys/K/rotate", "keys:admin", true),
     ("GET", "/api/v1/audit", "audit:read", false),
 ];
 
@@ -286,6 +287,83 @@ fn a_key_admin_cannot_mint_a_key_with_more_than_it_holds() {
     let body = json!({ "scopes": ["keys:admin"] }).to_string();
     let answer = api.call("POST", "/api/v1/keys", Some(&keys_admin), Some(&body));
     assert_eq!(answer.status, 201, "{answer:#?}");
+}
+
+#[test]
+fn a_rotated_key_works_through_its_grace_and_is_refused_after() {
+    let api = Api::start();
+    let (old, old_id) = key(&api.sandbox, &["tenants:read", "audit:read"]);
+    let path = format!("/api/v1/keys/{old_id}/rotate");
+    let rotated = api.admin("POST", &path, Some(json!({ "grace_secs": 2 })));
+    assert_eq!(rotated.status, 201, "{rotated:#?}");
+    let rotated = rotated.json();
+    let new = rotated["secret"].as_str().unwrap();
+    assert_eq!(
+        rotated["key"]["scopes"],
+        json!(["tenants:read", "audit:read"])
+    );
+    assert_ne!(rotated["key"]["id"], old_id.as_str());
+
+    assert_eq!(
+        api.call("GET", "/api/v1/tenants", Some(new), None).status,
+        200
+    );
+    assert_eq!(
+        api.call("GET", "/api/v1/tenants", Some(&old), None).status,
+        200,
+        "in its grace"
+    );
+    let refused = support::eventually(std::time::Duration::from_secs(10), || {
+        let answer = api.call("GET", "/api/v1/tenants", Some(&old), None);
+        (answer.status == 401).then_some(answer)
+    });
+    refused.expect("the old key is refused after its grace");
+    assert_eq!(
+        api.call("GET", "/api/v1/tenants", Some(new), None).status,
+        200
+    );
+
+    let entry = &api.audit("action=api_key.rotated")[0];
+    assert_eq!(entry["summary"]["key_id"], old_id.as_str());
+    assert_eq!(entry["summary"]["new_key_id"], rotated["key"]["id"]);
+}
+
+#[test]
+fn a_rotation_without_grace_ends_the_old_key_at_once() {
+    let api = Api::start();
+    let (old, old_id) = key(&api.sandbox, &["tenants:read"]);
+    let path = format!("/api/v1/keys/{old_id}/rotate");
+    let rotated = api.admin("POST", &path, Some(json!({ "grace_secs": 0 })));
+    assert_eq!(rotated.status, 201, "{rotated:#?}");
+    api.call("GET", "/api/v1/tenants", Some(&old), None)
+        .assert_problem(401, "unauthorized");
+}
+
+#[test]
+fn a_revoked_unknown_or_stronger_key_is_not_rotated() {
+    let api = Api::start();
+    let (_, revoked) = key(&api.sandbox, &["tenants:read"]);
+    api.sandbox.run(&["keys", "revoke", &revoked]).succeeded();
+    api.admin("POST", &format!("/api/v1/keys/{revoked}/rotate"), None)
+        .assert_problem(409, "api_key_unusable");
+    api.admin("POST", "/api/v1/keys/0000000000000000/rotate", None)
+        .assert_problem(404, "api_key_not_found");
+    api.admin(
+        "POST",
+        &format!("/api/v1/keys/{}/rotate", api.admin_id),
+        Some(json!({ "grace_secs": 2_592_001 })),
+    )
+    .assert_problem(422, "validation_failed");
+
+    let (keys_admin, _) = key(&api.sandbox, &["keys:admin"]);
+    let path = format!("/api/v1/keys/{}/rotate", api.admin_id);
+    api.call("POST", &path, Some(&keys_admin), None)
+        .assert_problem(403, "forbidden");
+    assert_eq!(
+        api.call("GET", "/api/v1/tenants", Some(&api.admin), None)
+            .status,
+        200
+    );
 }
 
 // Bodies
@@ -723,7 +801,9 @@ fn every_mutating_route_writes_an_audit_entry_with_key_and_address() {
         .as_str()
         .unwrap()
         .to_owned();
-    api.admin("DELETE", &format!("/api/v1/keys/{new_key}"), None);
+    let rotated = api.admin("POST", &format!("/api/v1/keys/{new_key}/rotate"), None);
+    let rotated_id = rotated.json()["key"]["id"].as_str().unwrap().to_owned();
+    api.admin("DELETE", &format!("/api/v1/keys/{rotated_id}"), None);
 
     let entries = api.audit(&format!("key_id={}&limit=100", api.admin_id));
     let actions: BTreeSet<&str> = entries
@@ -744,6 +824,7 @@ fn every_mutating_route_writes_an_audit_entry_with_key_and_address() {
         "tenant.deleting",
         "tenant.deleted",
         "api_key.created",
+        "api_key.rotated",
         "api_key.revoked",
     ];
     assert_eq!(actions, expected.into_iter().collect());

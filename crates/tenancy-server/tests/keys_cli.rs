@@ -104,3 +104,33 @@ fn key_changes_are_in_the_change_log_without_secrets() {
     );
     assert_eq!(logged, 2);
 }
+
+#[test]
+fn rotating_a_key_prints_a_new_one_with_the_same_scopes() {
+    let sandbox = Sandbox::new();
+    let created = sandbox.json(&["keys", "create", "--scope", "tenants:read", "--name", "ci"]);
+    let id = created["key"]["id"].as_str().unwrap();
+
+    let rotated = sandbox.json(&["keys", "rotate", id, "--grace-secs", "0"]);
+    assert_ne!(rotated["key"]["id"], id);
+    assert_eq!(rotated["key"]["name"], "ci");
+    assert_eq!(
+        rotated["key"]["scopes"],
+        serde_json::json!(["tenants:read"])
+    );
+    assert!(rotated["secret"].as_str().unwrap().starts_with("atk_"));
+
+    let listed = sandbox.json(&["keys", "list"]);
+    let old = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| key["id"] == id)
+        .unwrap();
+    assert!(
+        old["expires_at"].is_string(),
+        "the old key got an end: {old}"
+    );
+    let again = sandbox.run(&["keys", "rotate", id]).failed();
+    again.error_line(&["revoked or expired"]);
+}

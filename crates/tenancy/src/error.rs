@@ -80,6 +80,10 @@ pub enum Error {
     #[error("API key '{0}' not found")]
     ApiKeyNotFound(String),
 
+    /// The API key is revoked or expired, so it cannot be rotated.
+    #[error("API key '{0}' is revoked or expired")]
+    ApiKeyUnusable(String),
+
     /// No server of that name is configured.
     #[error("server '{0}' is not configured")]
     UnknownServer(String),
@@ -189,6 +193,7 @@ impl Error {
             | Error::InvalidState { .. }
             | Error::DomainTaken { .. }
             | Error::LeftoverStorage { .. }
+            | Error::ApiKeyUnusable(_)
             | Error::StillInUse(_) => ErrorKind::Conflict,
             Error::PoolTimeout { .. } | Error::PoolClosed(_) | Error::ServerUnavailable { .. } => {
                 ErrorKind::Unavailable
@@ -215,6 +220,7 @@ impl Error {
             Error::DomainNotFound(_) => "domain_not_found",
             Error::LeftoverStorage { .. } => "leftover_storage",
             Error::ApiKeyNotFound(_) => "api_key_not_found",
+            Error::ApiKeyUnusable(_) => "api_key_unusable",
             Error::UnknownServer(_) => "unknown_server",
             Error::PoolTimeout { .. } => "pool_timeout",
             Error::PoolClosed(_) => "pool_closed",

@@ -291,6 +291,50 @@ impl Tenancy {
         self.require_api_key(id).await
     }
 
+    /// Replaces a key with a new one of the same name and scopes. The old key keeps working
+    /// for `grace` (or until its own expiry, if sooner), so clients can switch without an
+    /// outage; a zero grace ends it at once. The new key expires at `expires_at`, if given.
+    pub async fn rotate_api_key(
+        &self,
+        id: &str,
+        grace: Duration,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<IssuedKey, Error> {
+        let old = self.require_api_key(id).await?;
+        let now = Utc::now();
+        let new = NewApiKey {
+            name: old.name.clone(),
+            scopes: old.scopes.clone(),
+            expires_at,
+        };
+        validate(&new, now)?;
+        let grace = chrono::Duration::from_std(grace).map_err(|_| Error::InvalidInput {
+            field: "grace_secs",
+            reason: "too long".to_owned(),
+        })?;
+        let end = now + grace;
+        let old_expires_at = old.expires_at.map_or(end, |at| at.min(end));
+
+        let (new_id, secret, secret_sha256) = generate()?;
+        let key = ApiKey {
+            id: new_id,
+            name: new.name,
+            scopes: new.scopes,
+            created_at: now,
+            expires_at,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.apply(Mutation::RotateApiKey {
+            old_id: id.to_owned(),
+            old_expires_at,
+            key: key.clone(),
+            secret_sha256,
+        })
+        .await?;
+        Ok(IssuedKey { key, secret })
+    }
+
     /// The key with this id, or [`Error::ApiKeyNotFound`].
     pub async fn require_api_key(&self, id: &str) -> Result<ApiKey, Error> {
         self.catalog()

@@ -26,6 +26,22 @@ pub struct CreateKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// The body of `POST /api/v1/keys/{id}/rotate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    /// Seconds the old key keeps working, 0 to 2592000 (30 days); default 3600.
+    pub grace_secs: Option<u64>,
+    /// When the new key stops working (RFC 3339); default never.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The longest grace a rotated key gets: 30 days.
+const MAX_GRACE_SECS: u64 = 30 * 24 * 3600;
+
+/// The grace a rotated key gets when none is asked for: an hour.
+pub const DEFAULT_GRACE_SECS: u64 = 3600;
+
 fn scopes(names: &[String]) -> Result<Vec<Scope>, ApiError> {
     names
         .iter()
@@ -54,17 +70,64 @@ pub async fn create(
     Body(body): Body<CreateKey>,
 ) -> Result<(StatusCode, Json<IssuedKeyView>), ApiError> {
     let scopes = scopes(&body.scopes)?;
-    // A key may hand on only what it holds itself: `keys:admin` alone mints no `admin`.
-    if let Some(beyond) = scopes.iter().find(|scope| !caller.key.allows(**scope)) {
-        let detail = format!("this key cannot grant the '{beyond}' scope it lacks itself");
-        return Err(ApiError::new("forbidden", detail));
-    }
+    refuse_beyond(&caller, &scopes)?;
     let new = NewApiKey {
         name: body.name,
         scopes,
         expires_at: body.expires_at,
     };
     let issued = caller.tenancy.create_api_key(new).await?;
+    let view = IssuedKeyView {
+        key: issued.key.into(),
+        secret: issued.secret,
+    };
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// A key may hand on only what it holds itself: `keys:admin` alone mints no `admin`.
+fn refuse_beyond(caller: &Caller<KeysAdmin>, scopes: &[Scope]) -> Result<(), ApiError> {
+    match scopes.iter().find(|scope| !caller.key.allows(**scope)) {
+        Some(beyond) => Err(ApiError::new(
+            "forbidden",
+            format!("this key cannot grant the '{beyond}' scope it lacks itself"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Replace a key with a new one of the same name and scopes; the old one keeps working for
+/// the grace period, then is refused.
+#[utoipa::path(
+    post, path = "/api/v1/keys/{id}/rotate", tag = "keys",
+    params(("id" = String, Path, description = "The key id")),
+    request_body(content = RotateKey, description = "Optional"),
+    security(("bearer" = ["keys:admin"])),
+    responses(
+        (status = 201, description = "The new key", body = IssuedKeyView),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody),
+        (status = 409, description = "The key is revoked or expired", body = ProblemBody),
+        (status = 422, body = ProblemBody),
+    )
+)]
+pub async fn rotate(
+    caller: Caller<KeysAdmin>,
+    Path(id): Path<String>,
+    Body(body): Body<RotateKey>,
+) -> Result<(StatusCode, Json<IssuedKeyView>), ApiError> {
+    let grace = body.grace_secs.unwrap_or(DEFAULT_GRACE_SECS);
+    if grace > MAX_GRACE_SECS {
+        let detail = format!("must be between 0 and {MAX_GRACE_SECS}");
+        return Err(ApiError::invalid("grace_secs", detail));
+    }
+    let old = caller.tenancy.require_api_key(&id).await?;
+    refuse_beyond(&caller, &old.scopes)?;
+
+    let grace = std::time::Duration::from_secs(grace);
+    let issued = caller
+        .tenancy
+        .rotate_api_key(&id, grace, body.expires_at)
+        .await?;
     let view = IssuedKeyView {
         key: issued.key.into(),
         secret: issued.secret,

@@ -71,6 +71,7 @@ fn routes() -> OpenApiRouter<Tenancy> {
         .routes(routes!(domains::set_primary))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::revoke))
+        .routes(routes!(keys::rotate))
         .routes(routes!(audit::list))
 }
 

@@ -104,6 +104,11 @@ pub const CODES: &[ProblemCode] = &[
         "no API key has this id",
     ),
     row(
+        "api_key_unusable",
+        StatusCode::CONFLICT,
+        "the API key is revoked or expired, so it cannot be rotated",
+    ),
+    row(
         "tenant_exists",
         StatusCode::CONFLICT,
         "a tenant with this id exists",
@@ -303,6 +308,7 @@ mod tests {
             Error::TenantExists(id.clone()),
             Error::DomainNotFound("x.example".into()),
             Error::ApiKeyNotFound("k".into()),
+            Error::ApiKeyUnusable("k".into()),
             Error::UnknownServer("pg9".into()),
             Error::StillInUse(id),
             Error::PoolClosed("acme".into()),

@@ -3,7 +3,7 @@
 use chrono::{Duration, Utc};
 use serde_json::json;
 use tenancy::Tenancy;
-use tenancy::keys::{ApiKey, NewApiKey};
+use tenancy::keys::{ApiKey, IssuedKey, NewApiKey};
 
 use crate::cli::{KeyCreateArgs, KeysCommand};
 use crate::output::{self, Output};
@@ -15,6 +15,16 @@ pub async fn run(tenancy: &Tenancy, command: KeysCommand, out: Output) -> anyhow
         KeysCommand::List => {
             let keys = tenancy.api_keys().await?;
             out.print(&keys, || keys_table(&keys));
+            Ok(())
+        }
+        KeysCommand::Rotate { id, grace_secs } => {
+            let grace = std::time::Duration::from_secs(grace_secs);
+            let issued = tenancy.rotate_api_key(&id, grace, None).await?;
+            print_issued(
+                &issued,
+                out,
+                &format!("replaced key {id}; it works for {grace_secs} s more"),
+            );
             Ok(())
         }
         KeysCommand::Revoke { id } => {
@@ -34,17 +44,21 @@ async fn create(tenancy: &Tenancy, args: KeyCreateArgs, out: Output) -> anyhow::
             .map(|days| Utc::now() + Duration::days(i64::from(days))),
     };
     let issued = tenancy.create_api_key(new).await?;
+    print_issued(&issued, out, "");
+    Ok(())
+}
 
+fn print_issued(issued: &IssuedKey, out: Output, note: &str) {
     let value = json!({ "key": issued.key, "secret": issued.secret });
     out.print(&value, || {
+        let note = if note.is_empty() { String::new() } else { format!("{note}\n") };
         format!(
-            "created key {} ({})\n\n    {}\n\nThis is the only time the key is shown: store it now.",
+            "{note}created key {} ({})\n\n    {}\n\nThis is the only time the key is shown: store it now.",
             issued.key.id,
             scope_list(&issued.key),
             issued.secret
         )
     });
-    Ok(())
 }
 
 fn scope_list(key: &ApiKey) -> String {

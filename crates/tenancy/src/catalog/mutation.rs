@@ -136,6 +136,17 @@ pub enum Mutation {
         /// The key's id.
         id: String,
     },
+    /// Stores a key that replaces another, and ends the other one's life at `old_expires_at`.
+    RotateApiKey {
+        /// The key being replaced.
+        old_id: String,
+        /// When the replaced key stops working.
+        old_expires_at: DateTime<Utc>,
+        /// The new key's record.
+        key: ApiKey,
+        /// The SHA-256 of the whole new key, hex. Never written to the change log.
+        secret_sha256: String,
+    },
 }
 
 impl Mutation {
@@ -163,6 +174,7 @@ impl Mutation {
             Mutation::SetTrafficRules { rules: None, .. } => "traffic.rules_removed",
             Mutation::CreateApiKey { .. } => "api_key.created",
             Mutation::RevokeApiKey { .. } => "api_key.revoked",
+            Mutation::RotateApiKey { .. } => "api_key.rotated",
         }
     }
 
@@ -185,7 +197,8 @@ impl Mutation {
             Mutation::RemoveDomain { .. }
             | Mutation::SetPrimaryDomain { .. }
             | Mutation::CreateApiKey { .. }
-            | Mutation::RevokeApiKey { .. } => None,
+            | Mutation::RevokeApiKey { .. }
+            | Mutation::RotateApiKey { .. } => None,
         }
     }
 
@@ -232,6 +245,15 @@ impl Mutation {
                 "expires_at": key.expires_at,
             }),
             Mutation::RevokeApiKey { id } => json!({ "key_id": id }),
+            Mutation::RotateApiKey {
+                old_id,
+                old_expires_at,
+                key,
+                ..
+            } => json!({
+                "key_id": old_id, "old_expires_at": old_expires_at,
+                "new_key_id": key.id, "scopes": key.scopes, "expires_at": key.expires_at,
+            }),
             _ => json!({}),
         }
     }
@@ -333,6 +355,16 @@ impl Mutation {
             }
             Mutation::RevokeApiKey { id } => {
                 revoke_api_key(conn, id, now).await?;
+                Ok(None)
+            }
+            Mutation::RotateApiKey {
+                old_id,
+                old_expires_at,
+                key,
+                secret_sha256,
+            } => {
+                end_api_key(conn, old_id, *old_expires_at, now).await?;
+                insert_api_key(conn, key, secret_sha256).await?;
                 Ok(None)
             }
         }
@@ -670,6 +702,29 @@ async fn revoke_api_key(
             .map_err(Error::Catalog)?;
     if revoked.rows_affected() == 0 {
         return Err(Error::ApiKeyNotFound(id.to_owned()));
+    }
+    Ok(())
+}
+
+/// Moves a usable key's expiry to `at` (never later than it was).
+async fn end_api_key(
+    conn: &mut SqliteConnection,
+    id: &str,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let ended = sqlx::query(
+        "UPDATE api_keys SET expires_at = ? \
+         WHERE id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+    )
+    .bind(at)
+    .bind(id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(Error::Catalog)?;
+    if ended.rows_affected() == 0 {
+        return Err(Error::ApiKeyUnusable(id.to_owned()));
     }
     Ok(())
 }
