@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod metrics;
 pub mod notes;
 pub mod output;
 pub mod serve;
