@@ -57,7 +57,9 @@ impl<N: Needs> FromRequestParts<Tenancy> for Caller<N> {
         let key = match tenancy.authenticate(presented).await? {
             Ok(key) => key,
             Err(rejection) => {
-                tracing::debug!(%rejection, "API key refused");
+                // The id is the public part of a key: safe to log, and it says which key.
+                let key_id = tenancy::keys::key_id(presented);
+                tracing::debug!(%rejection, key_id, "API key refused");
                 return Err(ApiError::unauthorized());
             }
         };

@@ -8,6 +8,21 @@
 //!
 //! The OpenAPI 3.1 document is generated from the handlers and served at
 //! `/api/v1/openapi.json`.
+//!
+//! An application that embeds the library serves the API on its own central routes:
+//!
+//! ```no_run
+//! use axum::Router;
+//! use tenancy::Tenancy;
+//!
+//! # async fn run(tenancy: Tenancy, tenant_routes: Router) {
+//! let central = Router::new()
+//!     .merge(tenancy_server::api::router())
+//!     .with_state(tenancy.clone());
+//! let app = tenancy_axum::split(tenancy, central, tenant_routes);
+//! # let _ = app;
+//! # }
+//! ```
 
 pub mod audit;
 pub mod auth;
