@@ -215,6 +215,10 @@ async fn budget_holds_against_the_servers_limit(plan: Plan) {
     assert!(pending.is_empty(), "never served: {pending:?}");
     let stats = tenancy.pools().server("pg").unwrap().stats();
     assert!(unavailable > 0, "the budget was never reached: {stats:?}");
+    assert_eq!(
+        stats.timeouts, unavailable as u64,
+        "every 503 is counted: {stats:?}"
+    );
     let peak = peak.load(Ordering::Relaxed);
     assert!(
         peak as usize <= plan.budget,

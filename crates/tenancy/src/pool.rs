@@ -43,7 +43,8 @@ pub struct PoolOptions {
     /// Connections one database may have open at once. Default 4: SQLite writes one at a
     /// time anyway, and a small per-database cap keeps one busy tenant from taking the budget.
     pub max_connections_per_database: usize,
-    /// How long a checkout waits for a connection before failing. Default 3 s.
+    /// How long a checkout may take before failing, waiting for a connection and opening
+    /// one together (a server that does not answer fails within it). Default 3 s.
     pub acquire_timeout: Duration,
     /// How long a connection may stay idle before it is closed. Default 60 s.
     pub idle_timeout: Duration,
@@ -465,12 +466,15 @@ impl ServerPool {
                 self.returned.notify_waiters();
                 Err(match failed {
                     Ok(Err(error)) => error,
-                    _ => Error::PoolTimeout {
-                        tenant_id: database.to_owned(),
-                        server: self.server.name().to_owned(),
-                        budget: self.options.max_connections,
-                        waited_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(0),
-                    },
+                    _ => {
+                        self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                        Error::PoolTimeout {
+                            tenant_id: database.to_owned(),
+                            server: self.server.name().to_owned(),
+                            budget: self.options.max_connections,
+                            waited_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(0),
+                        }
+                    }
                 })
             }
         }
