@@ -58,7 +58,9 @@ config() { # backend -> prints a tenancy.toml path (empty for sqlite)
 
 cleanup() { # backend: drops what the network tenants left
     case $1 in
-        pg-schema) psql -qAt "$PG_URL" -c "DO \$\$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE starts_with(nspname, '$PREFIX') LOOP EXECUTE format('DROP SCHEMA %I CASCADE', s); END LOOP; END \$\$;" ;;
+        # One statement per schema: dropping a thousand in one transaction runs out of locks.
+        pg-schema) psql -qAt "$PG_URL" -c "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, '$PREFIX')" |
+            while read -r s; do psql -qAt "$PG_URL" -c "SET client_min_messages = warning; DROP SCHEMA \"$s\" CASCADE"; done ;;
         pg-database) psql -qAt "$PG_URL" -c "SELECT datname FROM pg_database WHERE starts_with(datname, '$PREFIX')" |
             while read -r db; do psql -qAt "$PG_URL" -c "DROP DATABASE \"$db\" WITH (FORCE)"; done ;;
         mariadb) mysql -h 127.0.0.1 -u root -N -e "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '${PREFIX}%'" |
@@ -91,7 +93,7 @@ for backend in "$@"; do
         > "$OUT/migrate-$backend.json" 2> "$OUT/migrate-$backend.err" || log "migrate reported failures"
     end=$(date +%s.%N)
     seconds=$(echo "$end - $start" | bc -l)
-    migrated=$(grep -o '"migrated"' "$OUT/migrate-$backend.json" | wc -l || true)
+    migrated=$(grep -c '"event":"tenant".*"status":"migrated"' "$OUT/migrate-$backend.json" || true)
     jq -cn --arg backend "$backend" --argjson provision "$provision" --arg seconds "$seconds" \
         --arg tenants "$TENANTS" --arg migrated "$migrated" \
         '{backend: $backend, provision: $provision, migrate_seconds: ($seconds | tonumber),

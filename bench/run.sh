@@ -10,6 +10,7 @@
 #   POPULARITY [uniform]            uniform or zipf (s = 1.1)
 #   OUT [/tmp/tenancy-bench]        where data, logs and results go
 #   TENANCY_POOL_*                  passed through to the server (budget, idle timeout)
+#   LABEL                           a note added to the mix column (say, "budget 512")
 #
 # Needs release builds: cargo build --release -p artflow-tenancy-server -p artflow-tenancy-bench
 # Uses loopback only. Every step is bounded: servers are stopped at the end of each pair.
@@ -32,8 +33,8 @@ mkdir -p "$OUT"
 TABLE=$OUT/results.md
 JSONL=$OUT/results.jsonl
 [ -f "$TABLE" ] || cat > "$TABLE" <<'EOF'
-| N | mix | popularity | tenancy req/s | baseline req/s | ratio | p50 / p99 ms (tenancy) | p50 / p99 ms (baseline) | RSS start → peak MB (tenancy) | RSS peak MB (baseline) | connections peak | pools peak | cold first request ms (median / max) | warm request ms (median) | errors | foreign rows | isolation |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| N | mix | popularity | tenancy req/s | baseline req/s | ratio | p50 / p99 ms (tenancy) | p50 / p99 ms (baseline) | RSS start → peak MB (tenancy) | RSS peak MB (baseline) | tenant fds peak | tenant files peak | threads peak | cold first request ms (median / max) | warm request ms (median) | errors | foreign rows | isolation |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 EOF
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -46,7 +47,7 @@ wait_http() { # host port: waits up to 30 s for /healthz (tenancy) or any answer
     log "server on port $2 did not answer"; return 1
 }
 
-kb() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$2/status"; }
+kb() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$2/status" 2>/dev/null; }
 
 # Open tenant database files of a process: "connections" counts fds on tenant .sqlite
 # files (one per open connection), "pools" the distinct files among them.
@@ -56,12 +57,14 @@ open_tenant_files() { # pid data_dir
     find "/proc/$1/fd" -type l -printf '%l\n' 2>/dev/null | grep -E "^$dir/[^/]+\.sqlite$" || true
 }
 
-sample() { # pid data_dir file: every 0.5 s while the process lives, "rss_kb hwm_kb conns pools"
+sample() { # pid data_dir file: every 0.5 s while the process lives,
+    # "rss_kb hwm_kb tenant_fds tenant_files threads" (sqlx runs one thread per SQLite
+    # connection, so threads less the runtime's few is a second count of connections)
     while kill -0 "$1" 2>/dev/null; do
         local files rss hwm
         files=$(open_tenant_files "$1" "$2")
         rss=$(kb VmRSS "$1" || echo 0); hwm=$(kb VmHWM "$1" || echo 0)
-        echo "$rss $hwm $(printf '%s' "$files" | grep -c . || true) $(printf '%s' "$files" | sort -u | grep -c . || true)" >> "$3"
+        echo "$rss $hwm $(printf '%s' "$files" | grep -c . || true) $(printf '%s' "$files" | sort -u | grep -c . || true) $(kb Threads "$1" || echo 0)" >> "$3"
         sleep 0.5
     done
 }
@@ -108,9 +111,11 @@ run_tenancy() { # n
             grep -q "/t$k.sqlite$" <<< "$TENANCY_WARM_FILES" || cold+=("$k")
             [ ${#cold[@]} -ge "$COLD_PROBES" ] && break
         done
-        local times
-        times=$(for k in "${cold[@]}"; do probe "t$k.localhost" "$PORT"; done)
-        COLD=$(median <<< "$times"); COLD_MAX=$(sort -n <<< "$times" | tail -1)
+        local times=""
+        [ ${#cold[@]} -gt 0 ] && times=$(for k in "${cold[@]}"; do probe "t$k.localhost" "$PORT"; done)
+        if [ -n "$times" ]; then
+            COLD=$(median <<< "$times"); COLD_MAX=$(sort -n <<< "$times" | tail -1)
+        fi
     fi
     local warm_id
     warm_id=$(head -1 <<< "$TENANCY_WARM_FILES" | sed -E 's|.*/(t[0-9]+)\.sqlite$|\1|')
@@ -122,6 +127,7 @@ run_tenancy() { # n
     kill -TERM "$pid"; wait "$pid" || true
     wait "$sampler" || true
     PEAK_CONNS=$(max_col 3 "$samples"); PEAK_POOLS=$(max_col 4 "$samples")
+    PEAK_THREADS=$(max_col 5 "$samples")
 
     ISOLATION=$("$BIN/verify" --data-dir "$data") || { log "isolation check failed, N=$n"; FAILED=1; }
 }
@@ -148,23 +154,24 @@ row() { # n
     local t=$TENANCY_JSON b=$BASELINE_JSON
     local mix="$((100 - WRITES))/$WRITES"
     [ "$WRITES" = 0 ] && mix="read"
+    mix="$mix${LABEL:+, $LABEL}"
     jq -rn --argjson t "$t" --argjson b "$b" --argjson iso "$ISOLATION" \
         --arg n "$1" --arg mix "$mix" --arg pop "$POPULARITY" \
         --arg srss "$START_RSS" --arg prss "$PEAK_RSS" --arg brss "$BASELINE_RSS" \
-        --arg conns "$PEAK_CONNS" --arg pools "$PEAK_POOLS" \
+        --arg conns "$PEAK_CONNS" --arg pools "$PEAK_POOLS" --arg threads "$PEAK_THREADS" \
         --arg cold "$COLD" --arg coldmax "$COLD_MAX" --arg warm "$WARM" '
         def ms: . / 1000 | . * 100 | round / 100;
         def mb: tonumber / 1024 | . * 10 | round / 10;
-        "| \($n) | \($mix) | \($pop) | \($t.requests_per_second | round) | \($b.requests_per_second | round) | \($t.requests_per_second / $b.requests_per_second * 1000 | round / 1000) | \($t.p50_us | ms) / \($t.p99_us | ms) | \($b.p50_us | ms) / \($b.p99_us | ms) | \($srss | mb) → \($prss | mb) | \($brss | mb) | \($conns) | \($pools) | \($cold) / \($coldmax) | \($warm) | \($t.errors) / \($b.errors) | \($t.foreign_rows) / \($b.foreign_rows) | \($iso.tenants) dbs, \($iso.foreign_rows) foreign |"'
+        "| \($n) | \($mix) | \($pop) | \($t.requests_per_second | round) | \($b.requests_per_second | round) | \($t.requests_per_second / $b.requests_per_second * 1000 | round / 1000) | \($t.p50_us | ms) / \($t.p99_us | ms) | \($b.p50_us | ms) / \($b.p99_us | ms) | \($srss | mb) → \($prss | mb) | \($brss | mb) | \($conns) | \($pools) | \($threads) | \($cold) / \($coldmax) | \($warm) | \($t.errors) / \($b.errors) | \($t.foreign_rows) / \($b.foreign_rows) | \($iso.tenants) dbs, \($iso.foreign_rows) foreign |"'
     jq -cn --argjson t "$t" --argjson b "$b" --argjson iso "$ISOLATION" \
         --argjson biso "$BASELINE_ISOLATION" --arg n "$1" --arg writes "$WRITES" \
         --arg pop "$POPULARITY" --arg srss "$START_RSS" --arg prss "$PEAK_RSS" \
         --arg brss "$BASELINE_RSS" --arg conns "$PEAK_CONNS" --arg pools "$PEAK_POOLS" \
-        --arg cold "$COLD" --arg coldmax "$COLD_MAX" --arg warm "$WARM" \
+        --arg threads "$PEAK_THREADS" --arg cold "$COLD" --arg coldmax "$COLD_MAX" --arg warm "$WARM" \
         '{n: $n, writes: $writes, popularity: $pop, tenancy: $t, baseline: $b,
           isolation: $iso, baseline_isolation: $biso, start_rss_kb: $srss,
           peak_rss_kb: $prss, baseline_peak_rss_kb: $brss, peak_connections: $conns,
-          peak_pools: $pools, cold_ms_median: $cold, cold_ms_max: $coldmax,
+          peak_pools: $pools, peak_threads: $threads, cold_ms_median: $cold, cold_ms_max: $coldmax,
           warm_ms_median: $warm}' >> "$JSONL"
 }
 

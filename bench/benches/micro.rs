@@ -85,6 +85,40 @@ fn identification(c: &mut Criterion) {
     rt.block_on(tenancy.shutdown());
 }
 
+/// What a miss costs on SQLite: with a budget of one connection and two tenants taken in
+/// turn, every checkout closes the other tenant's idle connection and opens its own.
+fn sqlite_eviction(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pool = PoolOptions {
+        max_connections: 1,
+        max_connections_per_database: 1,
+        ..PoolOptions::default()
+    };
+    let tenancy = rt
+        .block_on(
+            Tenancy::builder(dir.path())
+                .pool(pool)
+                .migrations(tenancy_server::demo::migrations())
+                .build(),
+        )
+        .expect("tenancy opens");
+    let [a, b] = ["t1", "t2"].map(|raw| {
+        rt.block_on(tenancy.create_tenant(NewTenant::new(id(raw))))
+            .expect("tenant created")
+    });
+
+    let mut group = c.benchmark_group("request");
+    group.bench_function("checkout_evicting_sqlite_x2", |bench| {
+        bench.to_async(&rt).iter(|| async {
+            drop(tenancy.connect(&a).await.unwrap());
+            drop(tenancy.connect(&b).await.unwrap());
+        })
+    });
+    group.finish();
+    rt.block_on(tenancy.shutdown());
+}
+
 /// A tenancy whose only server is `server`, with a budget of one connection, so every
 /// checkout gets the same shared connection; tenants `a` and `b` on it.
 async fn shared_tenancy(dir: &std::path::Path, server: Server) -> anyhow::Result<Tenancy> {
@@ -148,7 +182,7 @@ fn switch_on(c: &mut Criterion, label: &str, server: Server) {
             .to_async(&rt)
             .iter(|| async { drop(tenancy.connect(&a).await.unwrap()) })
     });
-    group.bench_function("checkout_switching_tenants", |bench| {
+    group.bench_function("checkout_switching_tenants_x2", |bench| {
         bench.to_async(&rt).iter(|| async {
             drop(tenancy.connect(&a).await.unwrap());
             drop(tenancy.connect(&b).await.unwrap());
@@ -174,6 +208,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = identification, switches
+    targets = identification, sqlite_eviction, switches
 }
 criterion_main!(benches);
