@@ -64,6 +64,23 @@ const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("DELETE", "/api/v1/keys/K", "keys:admin", false),
     ("POST", "/api/v1/keys/K/rotate", "keys:admin", true),
     ("GET", "/api/v1/audit", "audit:read", false),
+    ("GET", "/api/v1/traffic", "tenants:read", false),
+    ("GET", "/api/v1/tenants/acme/traffic", "tenants:read", false),
+    ("PUT", "/api/v1/tenants/acme/traffic", "tenants:write", true),
+    (
+        "DELETE",
+        "/api/v1/tenants/acme/traffic",
+        "tenants:write",
+        false,
+    ),
+    ("GET", "/api/v1/plans/pro/traffic", "tenants:read", false),
+    ("PUT", "/api/v1/plans/pro/traffic", "tenants:write", true),
+    (
+        "DELETE",
+        "/api/v1/plans/pro/traffic",
+        "tenants:write",
+        false,
+    ),
 ];
 
 /// A served sandbox with tenant `acme` (domain `shop.acme.example`) and one key per scope.
@@ -755,7 +772,7 @@ fn an_unknown_route_and_a_wrong_method_are_problems() {
 #[test]
 fn every_mutating_route_writes_an_audit_entry_with_key_and_address() {
     let api = Api::start();
-    let calls: [(&str, &str, Option<Value>); 12] = [
+    let calls: [(&str, &str, Option<Value>); 16] = [
         ("POST", "/api/v1/tenants", Some(json!({ "id": "beta" }))),
         (
             "PATCH",
@@ -786,6 +803,18 @@ fn every_mutating_route_writes_an_audit_entry_with_key_and_address() {
             None,
         ),
         ("DELETE", "/api/v1/tenants/beta/domains/beta.example", None),
+        (
+            "PUT",
+            "/api/v1/tenants/beta/traffic",
+            Some(json!({ "rate": "unlimited" })),
+        ),
+        ("DELETE", "/api/v1/tenants/beta/traffic", None),
+        (
+            "PUT",
+            "/api/v1/plans/pro/traffic",
+            Some(json!({ "block": ["10.0.0.0/8"] })),
+        ),
+        ("DELETE", "/api/v1/plans/pro/traffic", None),
         ("DELETE", "/api/v1/tenants/beta", None),
         (
             "POST",
@@ -823,6 +852,8 @@ fn every_mutating_route_writes_an_audit_entry_with_key_and_address() {
         "domain.removed",
         "tenant.deleting",
         "tenant.deleted",
+        "traffic.rules_set",
+        "traffic.rules_removed",
         "api_key.created",
         "api_key.rotated",
         "api_key.revoked",
@@ -898,6 +929,107 @@ fn the_audit_log_filters_by_tenant_action_actor_and_time_and_pages() {
     let second = api.audit(&format!("limit=2&cursor={cursor}"));
     let first_last = first["items"][1]["seq"].as_i64().unwrap();
     assert!(second[0]["seq"].as_i64().unwrap() < first_last);
+}
+
+// Traffic rules
+
+#[test]
+fn a_tenant_rate_limit_set_over_the_api_holds_on_its_host_and_clears() {
+    let api = Api::start();
+    let rules = json!({ "rate": { "per_second": 1, "burst": 1 } });
+    let set = api.admin("PUT", "/api/v1/tenants/acme/traffic", Some(rules.clone()));
+    assert_eq!(set.status, 200, "{set:#?}");
+    assert_eq!(
+        set.json(),
+        json!({ "scope": "tenant:acme", "rules": rules })
+    );
+
+    let limited = support::eventually(std::time::Duration::from_secs(5), || {
+        let answer = api.call_on("acme.localhost", "GET", "/notes", None, None);
+        (answer.status == 429).then_some(answer)
+    });
+    limited
+        .expect("the second request in a second is refused")
+        .assert_problem(429, "rate_limited");
+
+    let cleared = api.admin("DELETE", "/api/v1/tenants/acme/traffic", None);
+    assert_eq!(cleared.status, 204, "{cleared:#?}");
+    let shown = api
+        .admin("GET", "/api/v1/tenants/acme/traffic", None)
+        .json();
+    assert_eq!(shown["own"], Value::Null);
+    assert_eq!(shown["effective"], json!({ "allow": [], "block": [] }));
+    for _ in 0..3 {
+        let answer = api.call_on("acme.localhost", "GET", "/notes", None, None);
+        assert_eq!(answer.status, 200, "{answer:#?}");
+    }
+}
+
+#[test]
+fn a_plan_block_list_reaches_its_tenants_and_shows_as_in_force() {
+    let api = Api::start();
+    let set = api.admin(
+        "PUT",
+        "/api/v1/plans/pro/traffic",
+        Some(json!({ "block": ["127.0.0.1"] })),
+    );
+    assert_eq!(set.status, 200, "{set:#?}");
+    api.admin(
+        "PATCH",
+        "/api/v1/tenants/acme",
+        Some(json!({ "plan": "pro" })),
+    );
+
+    let answer = api.call_on("acme.localhost", "GET", "/notes", None, None);
+    answer.assert_problem(403, "ip_blocked");
+    let shown = api
+        .admin("GET", "/api/v1/tenants/acme/traffic", None)
+        .json();
+    assert_eq!(shown["plan"], "pro");
+    assert_eq!(shown["effective"]["block"], json!(["127.0.0.1/32"]));
+    let all = api.admin("GET", "/api/v1/traffic", None).json();
+    assert_eq!(
+        all,
+        json!([{ "scope": "plan:pro", "rules": { "block": ["127.0.0.1/32"] } }])
+    );
+    let plan = api.admin("GET", "/api/v1/plans/pro/traffic", None).json();
+    assert_eq!(plan["rules"]["block"], json!(["127.0.0.1/32"]));
+
+    api.admin("DELETE", "/api/v1/plans/pro/traffic", None);
+    let answer = api.call_on("acme.localhost", "GET", "/notes", None, None);
+    assert_eq!(answer.status, 200, "{answer:#?}");
+}
+
+#[test]
+fn bad_traffic_rules_are_refused_with_their_field() {
+    let api = Api::start();
+    let cases = [
+        (
+            json!({ "rate": { "per_second": 0, "burst": 1 } }),
+            "rate.per_second",
+        ),
+        (json!({ "rate": "fast" }), "rate"),
+        (json!({ "allow": ["10.0.0.0/8", "nope"] }), "allow[1]"),
+        (json!({ "block": "10.0.0.0/8" }), "block"),
+        (json!({}), "body"),
+    ];
+    for (body, field) in cases {
+        let answer = api.admin("PUT", "/api/v1/tenants/acme/traffic", Some(body.clone()));
+        assert_eq!(answer.status, 422, "{body}: {answer:#?}");
+        assert_eq!(answer.json()["field"], field, "{body}: {answer:#?}");
+    }
+    let answer = api.admin(
+        "PUT",
+        "/api/v1/plans/Bad%20Plan/traffic",
+        Some(json!({ "rate": "unlimited" })),
+    );
+    assert_eq!(answer.status, 422, "{answer:#?}");
+    api.admin(
+        "PUT",
+        "/api/v1/tenants/nobody/traffic",
+        Some(json!({ "rate": "unlimited" })),
+    )
+    .assert_problem(404, "tenant_not_found");
 }
 
 // serve --demo
@@ -1068,4 +1200,5 @@ fn template(path: &str) -> String {
     path.replace("/tenants/acme", "/tenants/{id}")
         .replace("/domains/shop.acme.example", "/domains/{host}")
         .replace("/keys/K", "/keys/{id}")
+        .replace("/plans/pro", "/plans/{plan}")
 }

@@ -32,6 +32,7 @@ pub mod keys;
 pub mod problem;
 pub mod query;
 pub mod tenants;
+pub mod traffic;
 pub mod views;
 
 use std::sync::Arc;
@@ -88,6 +89,17 @@ fn routes() -> OpenApiRouter<Tenancy> {
         .routes(routes!(keys::revoke))
         .routes(routes!(keys::rotate))
         .routes(routes!(audit::list))
+        .routes(routes!(traffic::list))
+        .routes(routes!(
+            traffic::show_tenant,
+            traffic::set_tenant,
+            traffic::clear_tenant
+        ))
+        .routes(routes!(
+            traffic::show_plan,
+            traffic::set_plan,
+            traffic::clear_plan
+        ))
 }
 
 fn base_document() -> OpenApi {
