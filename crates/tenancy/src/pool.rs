@@ -150,8 +150,11 @@ const SHARED_SLOT: &str = "";
 const PING_AFTER: Duration = Duration::from_secs(1);
 
 /// How long a checkout that finds no idle connection waits for one being pinged on its way
-/// back (one round trip, normally) before it opens a connection of its own instead.
-const RETURN_GRACE: Duration = Duration::from_millis(25);
+/// back before it opens a connection of its own instead. The ping is one round trip, but
+/// on a loaded machine its task may wait for a thread: a short grace would open a new
+/// connection for a tenant whose warm one is a moment away, and a connect costs more than
+/// the wait. Only checkouts that find a connection on its way back wait at all.
+const RETURN_GRACE: Duration = Duration::from_millis(100);
 
 enum Step {
     /// An idle connection, with how long it had been idle.
