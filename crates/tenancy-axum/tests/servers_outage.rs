@@ -144,6 +144,10 @@ async fn hung_server_fails_within_the_wait_and_comes_back(kind: Kind, prefix: &s
         };
         assert_eq!(reply.status, expected, "{reply:?}");
     }
+    // The connects that gave up closed their sockets: nothing is left half-open.
+    let pg = tenancy.pools().server("pg").unwrap().clone();
+    let drained = network::eventually(async || pg.stats().connections_open == 0).await;
+    assert!(drained, "{:?}", pg.stats());
     let doctor = tokio::time::timeout(CONNECT_WAIT + MARGIN, tenancy.doctor()).await;
     let error = doctor
         .expect("doctor gives up on a hung server")
