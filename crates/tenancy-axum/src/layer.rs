@@ -203,20 +203,33 @@ async fn identify_request(tenancy: &Tenancy, request: &Parts) -> Result<Identifi
     })
 }
 
+/// The host a request is for, as RFC 9112 (section 3.2) reads it: an absolute-form target
+/// names its own host and wins over `Host`; otherwise exactly one `Host` line is needed.
+/// Two `Host` lines are refused rather than one picked, because a proxy in front may have
+/// picked the other.
 fn request_host(request: &Parts) -> Result<&str, Problem> {
-    let raw = match request.headers.get(header::HOST) {
-        Some(value) => value.as_bytes(),
-        None => match request.uri.authority() {
-            Some(authority) => authority.as_str().as_bytes(),
-            None => {
-                let detail = "the request has no Host header";
-                return Err(Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "missing_host",
-                    detail,
-                ));
-            }
-        },
+    if let Some(authority) = request.uri.authority() {
+        return Ok(authority.host());
+    }
+    let mut lines = request.headers.get_all(header::HOST).iter();
+    let raw = match (lines.next(), lines.next()) {
+        (Some(value), None) => value.as_bytes(),
+        (None, _) => {
+            let detail = "the request has no Host header";
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "missing_host",
+                detail,
+            ));
+        }
+        (Some(_), Some(_)) => {
+            let detail = "the request has more than one Host header";
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_host",
+                detail,
+            ));
+        }
     };
     // The resolver normalises the text; here only bytes that are not text are refused.
     std::str::from_utf8(raw)
