@@ -64,6 +64,13 @@ const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("DELETE", "/api/v1/keys/K", "keys:admin", false),
     ("POST", "/api/v1/keys/K/rotate", "keys:admin", true),
     ("GET", "/api/v1/audit", "audit:read", false),
+    (
+        "DELETE",
+        "/api/v1/tenants/acme/cache",
+        "tenants:write",
+        false,
+    ),
+    ("DELETE", "/api/v1/cache", "tenants:write", false),
     ("GET", "/api/v1/traffic", "tenants:read", false),
     ("GET", "/api/v1/tenants/acme/traffic", "tenants:read", false),
     ("PUT", "/api/v1/tenants/acme/traffic", "tenants:write", true),
@@ -772,7 +779,7 @@ fn an_unknown_route_and_a_wrong_method_are_problems() {
 #[test]
 fn every_mutating_route_writes_an_audit_entry_with_key_and_address() {
     let api = Api::start();
-    let calls: [(&str, &str, Option<Value>); 16] = [
+    let calls: [(&str, &str, Option<Value>); 18] = [
         ("POST", "/api/v1/tenants", Some(json!({ "id": "beta" }))),
         (
             "PATCH",
@@ -815,6 +822,8 @@ fn every_mutating_route_writes_an_audit_entry_with_key_and_address() {
             Some(json!({ "block": ["10.0.0.0/8"] })),
         ),
         ("DELETE", "/api/v1/plans/pro/traffic", None),
+        ("DELETE", "/api/v1/tenants/beta/cache", None),
+        ("DELETE", "/api/v1/cache", None),
         ("DELETE", "/api/v1/tenants/beta", None),
         (
             "POST",
@@ -852,6 +861,8 @@ fn every_mutating_route_writes_an_audit_entry_with_key_and_address() {
         "domain.removed",
         "tenant.deleting",
         "tenant.deleted",
+        "cache.cleared",
+        "cache.cleared_all",
         "traffic.rules_set",
         "traffic.rules_removed",
         "api_key.created",
@@ -929,6 +940,50 @@ fn the_audit_log_filters_by_tenant_action_actor_and_time_and_pages() {
     let second = api.audit(&format!("limit=2&cursor={cursor}"));
     let first_last = first["items"][1]["seq"].as_i64().unwrap();
     assert!(second[0]["seq"].as_i64().unwrap() < first_last);
+}
+
+// Caches
+
+#[test]
+fn clearing_a_tenants_cache_makes_a_hand_made_catalog_change_hold() {
+    let api = Api::start();
+    let notes = |api: &Api| {
+        api.call_on("acme.localhost", "GET", "/notes", None, None)
+            .status
+    };
+    assert_eq!(notes(&api), 200, "acme is cached as active");
+    let suspend = "UPDATE tenants SET status = 'suspended' WHERE id = 'acme'";
+    support::execute_sql(&api.sandbox.catalog_file(), suspend);
+    assert_eq!(
+        notes(&api),
+        200,
+        "a change outside the change log is not seen"
+    );
+
+    let cleared = api.admin("DELETE", "/api/v1/tenants/acme/cache", None);
+    assert_eq!(cleared.status, 204, "{cleared:#?}");
+    assert_eq!(notes(&api), 403);
+    let entry = &api.audit("action=cache.cleared")[0];
+    assert_eq!(entry["tenant_id"], "acme");
+    api.admin("DELETE", "/api/v1/tenants/nobody/cache", None)
+        .assert_problem(404, "tenant_not_found");
+}
+
+#[test]
+fn clearing_every_cache_forgets_every_tenant() {
+    let api = Api::start();
+    let notes = |api: &Api| {
+        api.call_on("acme.localhost", "GET", "/notes", None, None)
+            .status
+    };
+    assert_eq!(notes(&api), 200);
+    let pause = "UPDATE tenants SET status = 'maintenance', retry_after_secs = 5 WHERE id = 'acme'";
+    support::execute_sql(&api.sandbox.catalog_file(), pause);
+    assert_eq!(notes(&api), 200);
+
+    let cleared = api.admin("DELETE", "/api/v1/cache", None);
+    assert_eq!(cleared.status, 204, "{cleared:#?}");
+    assert_eq!(notes(&api), 503);
 }
 
 // Traffic rules

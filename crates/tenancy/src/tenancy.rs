@@ -13,6 +13,7 @@ use crate::migrate::TenantMigrations;
 use crate::pool::{PoolManager, PoolOptions, PooledConnection};
 use crate::server::{Connection, Server};
 use crate::tenant::Tenant;
+use crate::tenant_id::TenantId;
 use crate::traffic::{RuleScope, TrafficRules, TrafficTable};
 
 /// A boxed future, as returned by [`Seeder::seed`].
@@ -173,8 +174,10 @@ impl TenancyBuilder {
             traffic,
             poller,
         };
+        let inner = Arc::new(inner);
+        clear_caches_on_changes(&inner);
         Ok(Tenancy {
-            inner: Arc::new(inner),
+            inner,
             actor: self.actor.map(Arc::from),
             client_addr: None,
         })
@@ -200,6 +203,23 @@ fn reload_traffic_on_changes(catalog: &Catalog, traffic: &TrafficTable) {
                 Err(error) => tracing::warn!(error = %crate::error_chain(&error), "reloading traffic rules failed"),
             }
         });
+    });
+}
+
+/// Forgets every cached tenant when any process asks for it. A change about one tenant
+/// already invalidates that tenant's entries through the resolver's own hook.
+///
+/// The hook holds the handle weakly: the catalog's hook list holding the resolver, which
+/// holds the catalog, would keep both alive for ever.
+fn clear_caches_on_changes(inner: &Arc<Inner>) {
+    let weak = Arc::downgrade(inner);
+    inner.catalog.watch(move |change| {
+        if !change.clears_all_caches() {
+            return;
+        }
+        if let Some(inner) = weak.upgrade() {
+            inner.resolver.invalidate_all();
+        }
     });
 }
 
@@ -381,6 +401,13 @@ impl Tenancy {
             .traffic
             .replace(self.inner.catalog.traffic_rules().await?);
         Ok(change)
+    }
+
+    /// Makes every process forget what it cached about one tenant (`Some`) or about every
+    /// tenant (`None`): this process before returning, the others within a second. For a
+    /// catalog changed by hand, outside the change log.
+    pub async fn clear_cache(&self, id: Option<&TenantId>) -> Result<Change, Error> {
+        self.apply(Mutation::ClearCache { id: id.cloned() }).await
     }
 
     /// Identifies the tenant of a request.

@@ -27,6 +27,7 @@
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod cache;
 pub mod domains;
 pub mod keys;
 pub mod problem;
@@ -89,6 +90,8 @@ fn routes() -> OpenApiRouter<Tenancy> {
         .routes(routes!(keys::revoke))
         .routes(routes!(keys::rotate))
         .routes(routes!(audit::list))
+        .routes(routes!(cache::clear_tenant))
+        .routes(routes!(cache::clear_all))
         .routes(routes!(traffic::list))
         .routes(routes!(
             traffic::show_tenant,

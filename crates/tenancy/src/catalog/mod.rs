@@ -74,7 +74,13 @@ impl Change {
     /// Whether the change can alter which host maps to which tenant.
     pub fn affects_routing(&self) -> bool {
         self.action.starts_with("domain.")
+            || self.action.starts_with("cache.")
             || matches!(self.action.as_str(), "tenant.created" | "tenant.deleted")
+    }
+
+    /// Whether every process must forget everything it cached about tenants.
+    pub fn clears_all_caches(&self) -> bool {
+        self.action == "cache.cleared_all"
     }
 }
 

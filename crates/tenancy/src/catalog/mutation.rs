@@ -136,6 +136,12 @@ pub enum Mutation {
         /// The key's id.
         id: String,
     },
+    /// Tells every process to forget what it cached about one tenant (its state and the
+    /// hosts that lead to it), or with `None` everything. Changes no row.
+    ClearCache {
+        /// The tenant, or `None` for every cache entry.
+        id: Option<TenantId>,
+    },
     /// Stores a key that replaces another, and ends the other one's life at `old_expires_at`.
     RotateApiKey {
         /// The key being replaced.
@@ -175,6 +181,8 @@ impl Mutation {
             Mutation::CreateApiKey { .. } => "api_key.created",
             Mutation::RevokeApiKey { .. } => "api_key.revoked",
             Mutation::RotateApiKey { .. } => "api_key.rotated",
+            Mutation::ClearCache { id: Some(_) } => "cache.cleared",
+            Mutation::ClearCache { id: None } => "cache.cleared_all",
         }
     }
 
@@ -194,6 +202,7 @@ impl Mutation {
             | Mutation::AddDomain { id, .. }
             | Mutation::RecordMigration { id, .. } => Some(id),
             Mutation::SetTrafficRules { scope, .. } => scope.tenant_id(),
+            Mutation::ClearCache { id } => id.as_ref(),
             Mutation::RemoveDomain { .. }
             | Mutation::SetPrimaryDomain { .. }
             | Mutation::CreateApiKey { .. }
@@ -356,6 +365,14 @@ impl Mutation {
             Mutation::RevokeApiKey { id } => {
                 revoke_api_key(conn, id, now).await?;
                 Ok(None)
+            }
+            Mutation::ClearCache { id } => {
+                if let Some(id) = id
+                    && current_status(conn, id).await?.is_none()
+                {
+                    return Err(Error::TenantNotFound(id.clone()));
+                }
+                Ok(id.clone())
             }
             Mutation::RotateApiKey {
                 old_id,
