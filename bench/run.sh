@@ -4,6 +4,11 @@
 #
 #   bench/run.sh [N ...]            default N: 1 100 1000 10000
 #
+# BACKEND=pg-schema runs the tenants on PostgreSQL, one schema each (prefix `benchload_`,
+# kept between runs so that N can grow: run the Ns in increasing order) against a baseline
+# that is one PostgreSQL schema with one pool of 32; drop the schemas with
+# BACKEND=pg-schema bench/run.sh --clean.
+#
 # Environment (defaults in brackets):
 #   DURATION [10] WARMUP [3]        timed and warm-up seconds of each load run
 #   CONNECTIONS [64] WRITES [10]    connections; percentage of writes (0 = read run)
@@ -11,6 +16,7 @@
 #   OUT [/tmp/tenancy-bench]        where data, logs and results go
 #   TENANCY_POOL_*                  passed through to the server (budget, idle timeout)
 #   LABEL                           a note added to the mix column (say, "budget 512")
+#   BACKEND [sqlite]                sqlite or pg-schema; PG_URL [postgres://postgres@127.0.0.1:5432/postgres]
 #
 # Needs release builds: cargo build --release -p artflow-tenancy-server -p artflow-tenancy-bench
 # Uses loopback only. Every step is bounded: servers are stopped at the end of each pair.
@@ -27,7 +33,24 @@ OUT=${OUT:-${TMPDIR:-/tmp}/tenancy-bench}
 PORT=${PORT:-18080}
 BASELINE_PORT=${BASELINE_PORT:-18090}
 COLD_PROBES=${COLD_PROBES:-10}
+BACKEND=${BACKEND:-sqlite}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+PG_PREFIX=benchload_
 [ $# -gt 0 ] || set -- 1 100 1000 10000
+
+if [ "$1" = "--clean" ]; then
+    psql -qAt "$PG_URL" -c "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace WHERE starts_with(nspname, '$PG_PREFIX')" |
+        psql -qAt "$PG_URL" -v ON_ERROR_STOP=0 > /dev/null 2>&1
+    rm -rf "$OUT/data/pg-schema"
+    exit 0
+fi
+CONFIG=()
+if [ "$BACKEND" = pg-schema ]; then
+    mkdir -p "$OUT"
+    printf '[servers.pg1]\nkind = "postgres"\nurl = "%s"\nisolation = "schema"\nprefix = "%s"\n' \
+        "$PG_URL" "$PG_PREFIX" > "$OUT/pg-schema.toml"
+    CONFIG=(--config "$OUT/pg-schema.toml")
+fi
 
 mkdir -p "$OUT"
 TABLE=$OUT/results.md
@@ -57,14 +80,21 @@ open_tenant_files() { # pid data_dir
     find "/proc/$1/fd" -type l -printf '%l\n' 2>/dev/null | grep -E "^$dir/[^/]+\.sqlite$" || true
 }
 
+# Open PostgreSQL connections of a process (established TCP connections to port 5432).
+pg_connections() { ss -tnpH state established '( dport = :5432 )' 2>/dev/null | grep -c "pid=$1," || true; }
+
 sample() { # pid data_dir file: every 0.5 s while the process lives,
     # "rss_kb hwm_kb tenant_fds tenant_files threads" (sqlx runs one thread per SQLite
     # connection, so threads less the runtime's few is a second count of connections)
     while kill -0 "$1" 2>/dev/null; do
         local files rss hwm
-        files=$(open_tenant_files "$1" "$2")
         rss=$(kb VmRSS "$1" || echo 0); hwm=$(kb VmHWM "$1" || echo 0)
-        echo "$rss $hwm $(printf '%s' "$files" | grep -c . || true) $(printf '%s' "$files" | sort -u | grep -c . || true) $(kb Threads "$1" || echo 0)" >> "$3"
+        if [ "$BACKEND" = pg-schema ]; then
+            echo "$rss $hwm $(pg_connections "$1") 1 $(kb Threads "$1" || echo 0)" >> "$3"
+        else
+            files=$(open_tenant_files "$1" "$2")
+            echo "$rss $hwm $(printf '%s' "$files" | grep -c . || true) $(printf '%s' "$files" | sort -u | grep -c . || true) $(kb Threads "$1" || echo 0)" >> "$3"
+        fi
         sleep 0.5
     done
 }
@@ -85,12 +115,15 @@ loadgen() { # port tenants
 }
 
 run_tenancy() { # n
-    local n=$1 data=$OUT/data/sqlite-$1 samples=$OUT/samples-tenancy-$1.txt
-    log "seeding $n tenants in $data"
-    "$BIN/seed" --data-dir "$data" --tenants "$n" --json > "$OUT/seed-$n.json"
+    local n=$1 data=$OUT/data/sqlite-$1 samples=$OUT/samples-tenancy-$BACKEND-$1.txt
+    local placement=()
+    if [ "$BACKEND" = pg-schema ]; then data=$OUT/data/pg-schema; placement=(--server pg1); fi
+    log "seeding $n tenants in $data ($BACKEND)"
+    "$BIN/seed" "${CONFIG[@]}" --data-dir "$data" --tenants "$n" "${placement[@]}" --json \
+        > "$OUT/seed-$BACKEND-$n.json"
     : > "$samples"
 
-    TENANCY_LOG=warn "$BIN/tenancy" --data-dir "$data" serve --listen "127.0.0.1:$PORT" \
+    TENANCY_LOG=warn "$BIN/tenancy" "${CONFIG[@]}" --data-dir "$data" serve --listen "127.0.0.1:$PORT" \
         > "$OUT/serve-$n.log" 2>&1 &
     local pid=$!
     wait_http localhost "$PORT"
@@ -105,7 +138,7 @@ run_tenancy() { # n
     # Cold: tenants that hold no open connection now (evicted, or idle-closed) on a fresh
     # TCP connection each; warm: one that does.
     COLD=n/a; COLD_MAX=n/a; WARM=n/a
-    if [ "$n" -gt 1 ]; then
+    if [ "$n" -gt 1 ] && [ "$BACKEND" = sqlite ]; then
         local cold=() k
         for k in $(seq 1 "$n" | shuf -n $((COLD_PROBES * 4)) --random-source=<(yes)); do
             grep -q "/t$k.sqlite$" <<< "$TENANCY_WARM_FILES" || cold+=("$k")
@@ -117,8 +150,8 @@ run_tenancy() { # n
             COLD=$(median <<< "$times"); COLD_MAX=$(sort -n <<< "$times" | tail -1)
         fi
     fi
-    local warm_id
-    warm_id=$(head -1 <<< "$TENANCY_WARM_FILES" | sed -E 's|.*/(t[0-9]+)\.sqlite$|\1|')
+    local warm_id=t1
+    [ "$BACKEND" = sqlite ] && warm_id=$(head -1 <<< "$TENANCY_WARM_FILES" | sed -E 's|.*/(t[0-9]+)\.sqlite$|\1|')
     if [ -n "$warm_id" ]; then
         WARM=$(for _ in $(seq 1 "$COLD_PROBES"); do probe "$warm_id.localhost" "$PORT"; done | median)
     fi
@@ -129,13 +162,17 @@ run_tenancy() { # n
     PEAK_CONNS=$(max_col 3 "$samples"); PEAK_POOLS=$(max_col 4 "$samples")
     PEAK_THREADS=$(max_col 5 "$samples")
 
-    ISOLATION=$("$BIN/verify" --data-dir "$data") || { log "isolation check failed, N=$n"; FAILED=1; }
+    ISOLATION=$("$BIN/verify" "${CONFIG[@]}" --data-dir "$data") || { log "isolation check failed, N=$n"; FAILED=1; }
 }
 
 run_baseline() {
     local db=$OUT/data/baseline.sqlite samples=$OUT/samples-baseline.txt
     : > "$samples"
-    "$BIN/baseline" --database "$db" --listen "127.0.0.1:$BASELINE_PORT" \
+    local source=(--database "$db") check=(--baseline "$db")
+    if [ "$BACKEND" = pg-schema ]; then
+        source=(--postgres "$PG_URL" --max-connections 32); check=(--baseline-postgres "$PG_URL")
+    fi
+    "$BIN/baseline" "${source[@]}" --listen "127.0.0.1:$BASELINE_PORT" \
         > "$OUT/baseline.log" 2>&1 &
     local pid=$!
     wait_http localhost "$BASELINE_PORT"
@@ -147,7 +184,7 @@ run_baseline() {
     BASELINE_RSS=$(kb VmHWM "$pid")
     kill -TERM "$pid"; wait "$pid" || true
     wait "$sampler" || true
-    BASELINE_ISOLATION=$("$BIN/verify" --baseline "$db") || { log "baseline isolation failed"; FAILED=1; }
+    BASELINE_ISOLATION=$("$BIN/verify" "${check[@]}") || { log "baseline isolation failed"; FAILED=1; }
 }
 
 row() { # n
@@ -155,6 +192,7 @@ row() { # n
     local mix="$((100 - WRITES))/$WRITES"
     [ "$WRITES" = 0 ] && mix="read"
     mix="$mix${LABEL:+, $LABEL}"
+    [ "$BACKEND" = sqlite ] || mix="$mix, $BACKEND"
     jq -rn --argjson t "$t" --argjson b "$b" --argjson iso "$ISOLATION" \
         --arg n "$1" --arg mix "$mix" --arg pop "$POPULARITY" \
         --arg srss "$START_RSS" --arg prss "$PEAK_RSS" --arg brss "$BASELINE_RSS" \

@@ -2,9 +2,10 @@
 //! one pool, with no identification, so that a run against it and a run against
 //! `tenancy serve` differ only in what tenancy adds.
 //!
-//! The database is opened with the same settings as a tenant database (WAL, `synchronous =
-//! NORMAL`, a 5 s busy timeout, foreign keys) and seeded with notes titled `t1: …`, so the
-//! load generator checks it as tenant `t1`.
+//! The SQLite database is opened with the same settings as a tenant database (WAL,
+//! `synchronous = NORMAL`, a 5 s busy timeout, foreign keys) and seeded with notes titled
+//! `t1: …`, so the load generator checks it as tenant `t1`. The PostgreSQL baseline keeps the
+//! same notes in one schema, set on each connection once when it opens (never per checkout).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -15,10 +16,11 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::{Extension, Router};
 use tenancy::sqlx::pool::PoolConnection;
+use tenancy::sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tenancy::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use tenancy::sqlx::{self, Sqlite};
+use tenancy::sqlx::{self, Postgres, Sqlite};
 use tenancy_axum::Problem;
 use tenancy_server::demo::{self, NotesStore};
 use tenancy_server::notes::NotesDb;
@@ -26,6 +28,13 @@ use tenancy_server::notes::NotesDb;
 /// The demo's SQLite migration, applied to the baseline database as it is.
 const NOTES_TABLE: &str =
     include_str!("../../crates/tenancy-server/migrations/sqlite/0001_notes.sql");
+
+/// The demo's PostgreSQL migration, for the baseline schema.
+const NOTES_TABLE_POSTGRES: &str =
+    include_str!("../../crates/tenancy-server/migrations/postgres/0001_notes.sql");
+
+/// The schema the PostgreSQL baseline keeps its notes in.
+pub const POSTGRES_SCHEMA: &str = "bench_baseline";
 
 /// The tenant whose rows the baseline database holds, as far as the checks are concerned.
 pub const BASELINE_TENANT: &str = "t1";
@@ -92,6 +101,43 @@ async fn seed(pool: &SqlitePool, notes: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens (creating and seeding when new) the PostgreSQL baseline: schema
+/// [`POSTGRES_SCHEMA`] on the server at `url`.
+pub async fn open_postgres(url: &str, options: &BaselineOptions) -> anyhow::Result<PgPool> {
+    let connect = PgConnectOptions::from_str(url)?.options([("search_path", POSTGRES_SCHEMA)]);
+    let pool = PgPoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .test_before_acquire(false)
+        .connect_with(connect)
+        .await?;
+
+    sqlx::raw_sql("CREATE SCHEMA IF NOT EXISTS bench_baseline")
+        .execute(&pool)
+        .await?;
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('bench_baseline.notes') IS NOT NULL")
+        .fetch_one(&pool)
+        .await?;
+    if !exists {
+        sqlx::raw_sql(NOTES_TABLE_POSTGRES).execute(&pool).await?;
+        let mut tx = pool.begin().await?;
+        for n in 1..=options.notes {
+            sqlx::query("INSERT INTO notes (title, body) VALUES ($1, $2)")
+                .bind(format!("{BASELINE_TENANT}: note {n}"))
+                .bind(format!("Seeded note {n} for the baseline"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(pool)
+}
+
+/// The notes routes on every host, from the PostgreSQL baseline's `pool`.
+pub fn app_postgres(pool: PgPool) -> Router {
+    demo::router_with::<PgBaselineDb>().layer(Extension(pool))
+}
+
 /// The notes routes on every host, from `pool`.
 pub fn app(pool: SqlitePool) -> Router {
     demo::router_with::<BaselineDb>().layer(Extension(pool))
@@ -109,13 +155,7 @@ impl<S: Send + Sync> FromRequestParts<S> for BaselineDb {
             .extensions
             .get::<SqlitePool>()
             .cloned()
-            .ok_or_else(|| {
-                Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "no_pool",
-                    "the baseline router is served without its pool",
-                )
-            })?;
+            .ok_or_else(no_pool)?;
         Ok(BaselineDb(pool))
     }
 }
@@ -124,18 +164,59 @@ impl NotesStore for BaselineDb {
     type Conn = PoolConnection<Sqlite>;
 
     async fn acquire(&self) -> Result<Self::Conn, Problem> {
-        self.0.acquire().await.map_err(|error| match error {
-            sqlx::Error::PoolTimedOut => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "pool_timeout",
-                "no connection became free in time",
-            )
-            .retry_after(1),
-            other => Problem::from(tenancy::Error::Database(other)),
-        })
+        self.0.acquire().await.map_err(pool_problem)
     }
 
     fn notes_db(conn: &mut Self::Conn) -> NotesDb<'_> {
         NotesDb::Sqlite(conn)
+    }
+}
+
+/// The PostgreSQL baseline's connection source, carried as a request extension.
+#[derive(Debug, Clone)]
+pub struct PgBaselineDb(PgPool);
+
+impl<S: Send + Sync> FromRequestParts<S> for PgBaselineDb {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+        let pool = parts
+            .extensions
+            .get::<PgPool>()
+            .cloned()
+            .ok_or_else(no_pool)?;
+        Ok(PgBaselineDb(pool))
+    }
+}
+
+impl NotesStore for PgBaselineDb {
+    type Conn = PoolConnection<Postgres>;
+
+    async fn acquire(&self) -> Result<Self::Conn, Problem> {
+        self.0.acquire().await.map_err(pool_problem)
+    }
+
+    fn notes_db(conn: &mut Self::Conn) -> NotesDb<'_> {
+        NotesDb::Postgres(conn)
+    }
+}
+
+fn no_pool() -> Problem {
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "no_pool",
+        "the baseline router is served without its pool",
+    )
+}
+
+fn pool_problem(error: sqlx::Error) -> Problem {
+    match error {
+        sqlx::Error::PoolTimedOut => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "pool_timeout",
+            "no connection became free in time",
+        )
+        .retry_after(1),
+        other => Problem::from(tenancy::Error::Database(other)),
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use tenancy::catalog::TenantFilter;
-use tenancy::sqlx::{self, SqlitePool};
+use tenancy::sqlx::{self, PgPool, SqlitePool};
 use tenancy::{Connection, Tenancy};
 
 /// What the isolation check found.
@@ -50,21 +50,24 @@ pub async fn baseline(pool: &SqlitePool, tenant: &str) -> anyhow::Result<Isolati
     })
 }
 
+/// Reads the PostgreSQL baseline's schema, whose rows all belong to `tenant`.
+pub async fn baseline_postgres(pool: &PgPool, tenant: &str) -> anyhow::Result<IsolationReport> {
+    let mut conn = pool.acquire().await?;
+    let (rows, foreign_rows) = count_postgres(&mut conn, &format!("{tenant}:")).await?;
+    Ok(IsolationReport {
+        tenants: 1,
+        rows,
+        foreign_rows,
+        offenders: Vec::new(),
+    })
+}
+
 /// Rows, and rows not starting with `prefix`, in one tenant's `notes`.
 async fn count(conn: &mut Connection, prefix: &str) -> anyhow::Result<(u64, u64)> {
     let len = prefix.len() as i64;
     let (rows, foreign): (i64, i64) = match conn {
         Connection::Sqlite(conn) => return count_sqlite(conn, prefix).await,
-        Connection::Postgres(conn) => (
-            sqlx::query_scalar("SELECT COUNT(*) FROM notes")
-                .fetch_one(&mut *conn)
-                .await?,
-            sqlx::query_scalar("SELECT COUNT(*) FROM notes WHERE substr(title, 1, $1) <> $2")
-                .bind(len as i32)
-                .bind(prefix)
-                .fetch_one(&mut *conn)
-                .await?,
-        ),
+        Connection::Postgres(conn) => return count_postgres(conn, prefix).await,
         Connection::MySql(conn) => (
             sqlx::query_scalar("SELECT COUNT(*) FROM notes")
                 .fetch_one(&mut *conn)
@@ -77,6 +80,17 @@ async fn count(conn: &mut Connection, prefix: &str) -> anyhow::Result<(u64, u64)
         ),
         other => anyhow::bail!("no isolation check for {:?}", other.backend()),
     };
+    Ok((rows as u64, foreign as u64))
+}
+
+async fn count_postgres(conn: &mut sqlx::PgConnection, prefix: &str) -> anyhow::Result<(u64, u64)> {
+    let (rows, foreign): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(*) FILTER (WHERE substr(title, 1, $1) <> $2) FROM notes",
+    )
+    .bind(prefix.len() as i32)
+    .bind(prefix)
+    .fetch_one(&mut *conn)
+    .await?;
     Ok((rows as u64, foreign as u64))
 }
 

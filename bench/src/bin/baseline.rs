@@ -21,6 +21,9 @@ struct Args {
     /// Connections in the one pool.
     #[arg(long, default_value_t = BaselineOptions::default().max_connections)]
     max_connections: u32,
+    /// Serve from schema `bench_baseline` on this PostgreSQL server instead of SQLite.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
 }
 
 #[tokio::main]
@@ -30,17 +33,26 @@ async fn main() -> anyhow::Result<()> {
         max_connections: args.max_connections,
         ..BaselineOptions::default()
     };
-    let pool = baseline::open(&args.database, &options).await?;
+    let app = match &args.postgres {
+        Some(url) => baseline::app_postgres(baseline::open_postgres(url, &options).await?),
+        None => baseline::app(baseline::open(&args.database, &options).await?),
+    };
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     println!("baseline listening on http://{}", listener.local_addr()?);
 
-    axum::serve(listener, baseline::app(pool.clone()))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
         .await?;
-    pool.close().await;
     Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM can be listened for");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate.recv() => {},
+    }
 }

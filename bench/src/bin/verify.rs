@@ -15,27 +15,40 @@ struct Args {
     /// Folder of the catalog and tenant databases.
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
+    /// A `tenancy.toml` naming network servers.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Check this baseline database instead of the tenants.
     #[arg(long)]
     baseline: Option<PathBuf>,
+    /// Check the PostgreSQL baseline on this server instead of the tenants.
+    #[arg(long, value_name = "URL", conflicts_with = "baseline")]
+    baseline_postgres: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
-    let report = match &args.baseline {
-        Some(path) => {
+    let report = match (&args.baseline, &args.baseline_postgres) {
+        (None, Some(url)) => {
+            let options = baseline::BaselineOptions::default();
+            let pool = baseline::open_postgres(url, &options).await?;
+            let report = verify::baseline_postgres(&pool, baseline::BASELINE_TENANT).await?;
+            pool.close().await;
+            report
+        }
+        (Some(path), _) => {
             let pool = baseline::open(path, &baseline::BaselineOptions::default()).await?;
             let report = verify::baseline(&pool, baseline::BASELINE_TENANT).await?;
             pool.close().await;
             report
         }
-        None => {
+        (None, None) => {
             let overrides = Overrides {
                 data_dir: Some(args.data_dir.clone()),
                 ..Overrides::default()
             };
-            let config = Config::load(None, &overrides)?;
+            let config = Config::load(args.config.as_deref(), &overrides)?;
             let tenancy = tenancy_server::open(&config, "bench").await?;
             let report = verify::tenants(&tenancy).await?;
             tenancy.shutdown().await;
