@@ -97,27 +97,14 @@ impl TenantMigrations {
     }
 
     /// Reads where a tenant database stands. Creates the bookkeeping table if missing.
+    ///
+    /// The database is checked against its own backend's migrations: the SQL, and so the
+    /// checksums, differ from one backend to the next.
     pub async fn state(&self, conn: &mut Connection) -> Result<MigrationState, MigrateError> {
-        let (applied, dirty) = on_backend!(self, conn, m => read(m, conn).await?);
-        let migrator = self.reference();
-        let problem = validate(migrator, &applied).err();
-        let problem = dirty
-            .map(MigrateError::Dirty)
-            .or(problem)
-            .map(|e| self.describe(&e));
+        let (state, error) = on_backend!(self, conn, m => state_on(m, conn).await?);
+        let problem = error.map(|e| self.describe(&e));
 
-        let pending = self
-            .ups()
-            .map(|m| m.version)
-            .filter(|v| !applied.contains_key(v))
-            .collect();
-        let mut applied: Vec<i64> = applied.into_keys().collect();
-        applied.sort_unstable();
-        Ok(MigrationState {
-            applied,
-            pending,
-            problem,
-        })
+        Ok(MigrationState { problem, ..state })
     }
 
     /// Applies every pending migration in one transaction: all of them, or none (on
@@ -193,6 +180,36 @@ where
         .map(|m| (m.version, m.checksum.into_owned()))
         .collect();
     Ok((applied, conn.dirty_version(table).await?))
+}
+
+/// Where a database stands against `migrator`, with the error that keeps it from being
+/// migrated (a dirty version first, then an edited or missing one).
+async fn state_on<C>(
+    migrator: &Migrator,
+    conn: &mut C,
+) -> Result<(MigrationState, Option<MigrateError>), MigrateError>
+where
+    C: Migrate + Send,
+{
+    let (applied, dirty) = read(migrator, conn).await?;
+    let error = dirty
+        .map(MigrateError::Dirty)
+        .or_else(|| validate(migrator, &applied).err());
+
+    let pending = migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains_key(&m.version))
+        .map(|m| m.version)
+        .collect();
+    let mut applied: Vec<i64> = applied.into_keys().collect();
+    applied.sort_unstable();
+    let state = MigrationState {
+        applied,
+        pending,
+        problem: None,
+    };
+
+    Ok((state, error))
 }
 
 fn validate(migrator: &Migrator, applied: &Applied) -> Result<(), MigrateError> {
