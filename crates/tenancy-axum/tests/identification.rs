@@ -6,9 +6,9 @@ mod support;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use support::{TestApp, get_from, send, tenant_id, with_header, with_path_prefix};
-use tenancy::Error;
 use tenancy::identify::IdentifyOptions;
 use tenancy::tenant_id::TenantId;
+use tenancy::{Error, NewTenant};
 
 fn with_tenant_header(host: &str, path: &str, tenant: &str) -> Request<Body> {
     Request::get(path)
@@ -39,25 +39,106 @@ async fn subdomain_of_a_central_domain_names_the_tenant() {
     );
 }
 
+fn central_example_test() -> IdentifyOptions {
+    IdentifyOptions {
+        central_domains: vec!["example.test".into()],
+        ..IdentifyOptions::default()
+    }
+}
+
+fn assert_reserved_for_subdomains(result: Result<impl std::fmt::Debug, Error>, host: &str) {
+    let error = result.expect_err(host);
+    assert_eq!(error.code(), "invalid_input", "{host}: {error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("one label below the central domain 'example.test'")
+            && message.contains("reserved for identifying tenants by subdomain"),
+        "{host}: {message}"
+    );
+}
+
 #[tokio::test]
-async fn exact_domain_is_tried_before_the_subdomain() {
-    let test = TestApp::new().await;
-    test.create("alpha", &["beta.localhost"]).await;
+async fn host_one_label_below_a_central_domain_cannot_be_added_as_a_domain() {
+    let test = TestApp::with(central_example_test(), Default::default()).await;
+    test.create("alpha", &[]).await;
     test.create("beta", &[]).await;
+    test.create("india", &[]).await;
+
+    for host in [
+        "india.example.test",
+        "ALPHA.Example.Test.",
+        "beta.example.test",
+        "zeta.example.test",
+    ] {
+        let added = test
+            .tenancy
+            .add_domain(&tenant_id("beta"), host, false)
+            .await;
+        assert_reserved_for_subdomains(added, host);
+    }
+
+    let app = test.router();
+    let india = get_from(&app, "india.example.test", "/whoami").await;
+    assert_eq!(india.answered_by(), "india");
+}
+
+#[tokio::test]
+async fn host_one_label_below_a_central_domain_cannot_be_a_domain_of_a_new_tenant() {
+    let test = TestApp::with(central_example_test(), Default::default()).await;
+    test.create("beta", &[]).await;
+
+    let mut new = NewTenant::new(tenant_id("gamma"));
+    new.domains = vec!["gamma.custom.test".into(), "beta.example.test".into()];
+    let created = test.tenancy.create_tenant(new).await;
+    assert_reserved_for_subdomains(created, "beta.example.test");
+
+    assert!(
+        test.tenancy
+            .catalog()
+            .tenant(&tenant_id("gamma"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let app = test.router();
+    let beta = get_from(&app, "beta.example.test", "/whoami").await;
+    assert_eq!(beta.answered_by(), "beta");
+}
+
+#[tokio::test]
+async fn subdomain_of_a_tenant_created_later_is_not_taken_by_an_earlier_domain() {
+    let test = TestApp::with(central_example_test(), Default::default()).await;
+    test.create("alpha", &[]).await;
+
+    let added = test
+        .tenancy
+        .add_domain(&tenant_id("alpha"), "zeta.example.test", false)
+        .await;
+    assert_reserved_for_subdomains(added, "zeta.example.test");
+    test.create("zeta", &[]).await;
+
+    let app = test.router();
+    let zeta = get_from(&app, "zeta.example.test", "/whoami").await;
+    assert_eq!(zeta.answered_by(), "zeta");
+}
+
+#[tokio::test]
+async fn deeper_hosts_below_a_central_domain_can_be_domains() {
+    let test = TestApp::with(central_example_test(), Default::default()).await;
+    test.create("alpha", &["app.acme.example.test"]).await;
+    test.create("acme", &[]).await;
+    test.tenancy
+        .add_domain(&tenant_id("alpha"), "www.acme.example.test", false)
+        .await
+        .expect("two labels below a central domain name no tenant by subdomain");
     let app = test.router();
 
-    assert_eq!(
-        get_from(&app, "beta.localhost", "/whoami")
-            .await
-            .answered_by(),
-        "alpha"
-    );
-    assert_eq!(
-        get_from(&app, "alpha.localhost", "/whoami")
-            .await
-            .answered_by(),
-        "alpha"
-    );
+    for host in ["app.acme.example.test", "www.acme.example.test"] {
+        let reply = get_from(&app, host, "/whoami").await;
+        assert_eq!(reply.answered_by(), "alpha", "{host}");
+    }
+    let acme = get_from(&app, "acme.example.test", "/whoami").await;
+    assert_eq!(acme.answered_by(), "acme");
 }
 
 #[tokio::test]

@@ -278,14 +278,29 @@ impl Resolver {
     }
 
     fn subdomain_route(&self, host: &str) -> HostRoute {
-        let label = self.options.central_domains.iter().find_map(|central| {
-            let label = host.strip_suffix(central.as_str())?.strip_suffix('.')?;
-            (!label.contains('.')).then_some(label)
-        });
-        match label.map(TenantId::parse) {
+        match self
+            .subdomain_label(host)
+            .map(|(label, _)| TenantId::parse(label))
+        {
             Some(Ok(id)) => HostRoute::Subdomain(id),
             _ => HostRoute::Unknown,
         }
+    }
+
+    /// The central domain a normalised host is exactly one label below, if any
+    /// (`example.test` for `acme.example.test`, nothing for `app.acme.example.test`).
+    ///
+    /// Such hosts are reserved for identification by subdomain: a tenant domain among them
+    /// would be tried first and take the host from the tenant whose id is the label.
+    pub fn subdomain_parent(&self, host: &str) -> Option<&str> {
+        self.subdomain_label(host).map(|(_, central)| central)
+    }
+
+    fn subdomain_label<'h>(&self, host: &'h str) -> Option<(&'h str, &str)> {
+        self.options.central_domains.iter().find_map(|central| {
+            let label = host.strip_suffix(central.as_str())?.strip_suffix('.')?;
+            (!label.is_empty() && !label.contains('.')).then_some((label, central.as_str()))
+        })
     }
 
     /// A tenant by id, through the cache.

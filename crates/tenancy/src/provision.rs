@@ -81,14 +81,30 @@ impl Tenancy {
             .collect()
     }
 
-    /// Normalises a domain for storage and refuses central hosts, which never name a tenant.
+    /// Normalises a domain for storage, refusing the hosts a tenant domain must not take.
+    ///
+    /// Central hosts never name a tenant. A host exactly one label below a central domain
+    /// (`acme.example.test`) is reserved for identification by subdomain, whether or not a
+    /// tenant of that id exists yet: exact domains are tried first, so as a domain it would
+    /// take the host from the tenant whose id is the label. Deeper hosts
+    /// (`app.acme.example.test`, `www.acme.example.test`) name no tenant by subdomain and
+    /// are allowed.
     pub fn normalize_domain(&self, domain: &str) -> Result<String, Error> {
         let host = normalize_host(domain)?;
+        let refused = |reason: String| Error::InvalidInput {
+            field: "domain",
+            reason,
+        };
         if self.resolver().is_central(&host) {
-            return Err(Error::InvalidInput {
-                field: "domain",
-                reason: format!("'{host}' is a central host and cannot belong to a tenant"),
-            });
+            return Err(refused(format!(
+                "'{host}' is a central host and cannot belong to a tenant"
+            )));
+        }
+        if let Some(central) = self.resolver().subdomain_parent(&host) {
+            return Err(refused(format!(
+                "'{host}' is one label below the central domain '{central}'; such hosts are \
+                 reserved for identifying tenants by subdomain"
+            )));
         }
         Ok(host)
     }
