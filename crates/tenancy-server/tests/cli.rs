@@ -425,6 +425,86 @@ fn domain_commands_refuse_unknown_tenants_and_domains() {
     }
 }
 
+// tenant selection: migrate, migrate status, rollback, seed, run
+
+/// Every command that takes `--tenant` and `--server`, with a selection appended.
+fn selecting_commands(selection: &[&'static str]) -> Vec<Vec<&'static str>> {
+    let commands: [&[&str]; 5] = [
+        &["migrate"],
+        &["migrate", "status"],
+        &["migrate", "rollback"],
+        &["seed"],
+        &["run"],
+    ];
+    commands
+        .iter()
+        .map(|command| {
+            let mut args = command.to_vec();
+            args.extend_from_slice(selection);
+            if command == &["run"] {
+                args.extend_from_slice(&["--", "select 1"]);
+            }
+            args
+        })
+        .collect()
+}
+
+#[test]
+fn an_unknown_server_is_an_error_naming_it_not_an_empty_selection() {
+    let sandbox = sandbox_with(&["alpha"]);
+    for args in selecting_commands(&["--server", "nope"]) {
+        let refused = sandbox.run(&args).failed();
+        refused.error_line(&["server 'nope' is not configured"]);
+        assert_eq!(
+            refused.stdout, "",
+            "{args:?} printed a result: {refused:#?}"
+        );
+    }
+    let runs = support::query_i64(
+        &sandbox.catalog_file(),
+        "SELECT count(*) FROM migration_runs",
+    );
+    assert_eq!(runs, 0, "a refused selection records no migration run");
+}
+
+#[test]
+fn an_unknown_tenant_is_an_error_naming_it() {
+    let sandbox = sandbox_with(&["alpha"]);
+    for args in selecting_commands(&["--tenant", "alpha", "--tenant", "ghost"]) {
+        let refused = sandbox.run(&args).failed();
+        refused.error_line(&["tenant 'ghost' not found"]);
+    }
+}
+
+#[test]
+fn a_tenant_on_another_server_than_the_one_named_is_an_error() {
+    let sandbox = sandbox_with(&["alpha"]);
+    // Nothing is placed on it: the selection is refused before any server is asked.
+    let postgres = std::env::var("TENANCY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let config = format!(
+        "[servers.second]\nkind = \"postgres\"\nurl = \"{postgres}\"\nprefix = \"clisel_\"\n"
+    );
+    std::fs::write(sandbox.path().join("tenancy.toml"), config).unwrap();
+    let refused = sandbox
+        .run(&["seed", "--tenant", "alpha", "--server", "second"])
+        .failed();
+    refused.error_line(&["tenant 'alpha' is on server 'local', not 'second'"]);
+}
+
+#[test]
+fn a_configured_server_selects_only_its_tenants() {
+    let sandbox = sandbox_with(&["alpha", "beta"]);
+    let ran = sandbox.json(&["run", "--server", "local", "--", "select 1 AS one"]);
+    let ids: Vec<&Value> = ran
+        .as_array()
+        .expect("run prints an array")
+        .iter()
+        .map(|entry| &entry["tenant_id"])
+        .collect();
+    assert_eq!(ids, ["alpha", "beta"], "{ran}");
+}
+
 // doctor
 
 #[test]

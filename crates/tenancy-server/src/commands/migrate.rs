@@ -26,40 +26,58 @@ pub async fn run(tenancy: &Tenancy, args: MigrateArgs, out: Output) -> anyhow::R
             steps,
             run,
         }) => {
+            // The selection is checked first: a mistyped tenant or server is the error to
+            // report, whatever the migration set holds.
+            let tenants = select_for_run(tenancy, &selection, &run).await?;
             let target = tenancy
                 .migrations()
                 .rollback_target(usize::from(steps))
                 .map_err(anyhow::Error::msg)?;
             let kind = RunKind::Rollback { target };
-            execute(tenancy, kind, &selection, &run, out).await
+            execute(tenancy, kind, tenants, &run, out).await
         }
         None if args.resume => resume(tenancy, out).await,
-        None => execute(tenancy, RunKind::Migrate, &args.selection, &args.run, out).await,
+        None => {
+            let tenants = select_for_run(tenancy, &args.selection, &args.run).await?;
+            execute(tenancy, RunKind::Migrate, tenants, &args.run, out).await
+        }
     }
 }
 
-/// The tenants a selection names: the listed ones (which must exist), or every tenant
-/// matching the server filter and one of `statuses`.
+/// The tenants a selection names: the listed ones (which must exist, on the server if one
+/// is named), or every tenant matching the server filter and one of `statuses`.
+///
+/// A server that is not configured is an error rather than an empty selection, so a typo
+/// cannot pass for "nothing to do".
 pub async fn select(
     tenancy: &Tenancy,
     selection: &TenantSelection,
     statuses: &[TenantStatus],
 ) -> anyhow::Result<Vec<Tenant>> {
-    let filter = TenantFilter {
-        server: selection.server.clone(),
-        ..TenantFilter::default()
+    if let Some(server) = &selection.server {
+        tenancy.server(server)?;
+    }
+    let all = tenancy.catalog().tenants(&TenantFilter::default()).await?;
+    let on_server = |tenant: &Tenant| {
+        let server = selection.server.as_deref();
+        server.is_none_or(|name| tenant.server == name)
     };
-    let all = tenancy.catalog().tenants(&filter).await?;
     if selection.tenants.is_empty() {
         return Ok(all
             .into_iter()
-            .filter(|t| statuses.contains(&t.status))
+            .filter(|t| on_server(t) && statuses.contains(&t.status))
             .collect());
     }
+
     let mut chosen = Vec::new();
     for id in &selection.tenants {
         match all.iter().find(|tenant| &tenant.id == id) {
-            Some(tenant) => chosen.push(tenant.clone()),
+            Some(tenant) if on_server(tenant) => chosen.push(tenant.clone()),
+            Some(tenant) => bail!(
+                "tenant '{id}' is on server '{}', not '{}'",
+                tenant.server,
+                selection.server.as_deref().unwrap_or_default()
+            ),
             None => bail!("tenant '{id}' not found"),
         }
     }
@@ -77,19 +95,28 @@ fn run_options(tenancy: &Tenancy, flags: &RunFlags) -> RunOptions {
     }
 }
 
+/// The tenants a migrate or rollback run touches: active ones, and those in maintenance
+/// when asked.
+async fn select_for_run(
+    tenancy: &Tenancy,
+    selection: &TenantSelection,
+    flags: &RunFlags,
+) -> anyhow::Result<Vec<Tenant>> {
+    let mut statuses = vec![TenantStatus::Active];
+    if flags.include_maintenance {
+        statuses.push(TenantStatus::Maintenance);
+    }
+    select(tenancy, selection, &statuses).await
+}
+
 async fn execute(
     tenancy: &Tenancy,
     kind: RunKind,
-    selection: &TenantSelection,
+    tenants: Vec<Tenant>,
     flags: &RunFlags,
     out: Output,
 ) -> anyhow::Result<bool> {
     let options = run_options(tenancy, flags);
-    let mut statuses = vec![TenantStatus::Active];
-    if options.include_maintenance {
-        statuses.push(TenantStatus::Maintenance);
-    }
-    let tenants = select(tenancy, selection, &statuses).await?;
     let ids = tenants
         .into_iter()
         .map(|tenant| tenant.id)
