@@ -54,6 +54,17 @@ pub struct Config {
     pub servers: BTreeMap<String, ServerConfig>,
     /// Traffic rules' settings.
     pub traffic: TrafficConfig,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Whether `GET /metrics` answers without an API key. Default false: the figures name
+    /// servers and reveal load, so a key with the `metrics:read` scope is needed.
+    pub public: bool,
 }
 
 /// `[traffic]`.
@@ -141,6 +152,7 @@ impl Default for Config {
             pool: PoolConfig::default(),
             servers: BTreeMap::new(),
             traffic: TrafficConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -185,6 +197,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("TENANCY_POOL_ACQUIRE_TIMEOUT_MS", "pool.acquire_timeout_ms"),
     ("TENANCY_POOL_IDLE_TIMEOUT_SECS", "pool.idle_timeout_secs"),
     ("TENANCY_TRUSTED_PROXIES", "traffic.trusted_proxies"),
+    ("TENANCY_METRICS_PUBLIC", "metrics.public"),
 ];
 
 /// Values given on the command line, which override everything else.
@@ -454,7 +467,7 @@ fn env_value(key: &str, raw: &str) -> toml::Value {
                 .filter(|item| !item.is_empty());
             toml::Value::Array(items.map(|item| toml::Value::String(item.into())).collect())
         }
-        "identify.header" | "identify.path_prefix" => match raw {
+        "identify.header" | "identify.path_prefix" | "metrics.public" => match raw {
             "true" | "1" => toml::Value::Boolean(true),
             "false" | "0" => toml::Value::Boolean(false),
             _ => toml::Value::String(raw.to_owned()),
@@ -522,6 +535,11 @@ idle_timeout_secs = 60
 # block lists (addresses or CIDR networks). Empty: the socket's peer is the client.
 # Env: TENANCY_TRUSTED_PROXIES (comma list).
 trusted_proxies = []
+
+[metrics]
+# Whether GET /metrics (Prometheus text, on central hosts) answers without an API key; when
+# false it needs a key with the metrics:read scope. Env: TENANCY_METRICS_PUBLIC.
+public = false
 
 # Database servers tenants are placed on. The built-in SQLite server is called "local";
 # a new tenant goes to the server named with `tenants create --server`, or else to the

@@ -56,7 +56,10 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<bool> {
     let result = match cli.command {
         Command::Serve(args) => {
             let proxies = config.trusted_proxies()?;
-            tenancy_server::serve::run(tenancy.clone(), config.listen, args.demo, proxies)
+            let options = tenancy_server::serve::AppOptions {
+                public_metrics: config.metrics.public,
+            };
+            tenancy_server::serve::run(tenancy.clone(), config.listen, args.demo, proxies, options)
                 .await
                 .map(|()| true)
         }

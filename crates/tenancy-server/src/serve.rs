@@ -18,10 +18,19 @@ use tenancy::{NewTenant, Tenancy, TenantId, TenantStatus};
 use tenancy_axum::{Problem, ServedTenant, TenancyLayer, split_with};
 use tokio::net::TcpListener;
 
+use crate::api::auth::{Caller, MetricsRead};
+use crate::metrics::Metrics;
 use crate::{api, demo};
 
 /// The tenants `serve --demo` creates.
 pub const DEMO_TENANTS: [&str; 3] = ["acme", "globex", "initech"];
+
+/// Choices of the HTTP application that are not the layer's.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// Whether `GET /metrics` answers without an API key (`metrics.public`). Default false.
+    pub public_metrics: bool,
+}
 
 /// The whole HTTP application: central routes, tenant routes, one log line per request.
 pub fn app(tenancy: Tenancy) -> Router {
@@ -30,14 +39,27 @@ pub fn app(tenancy: Tenancy) -> Router {
 
 /// [`app`] behind a layer configured by the caller (trusted proxies).
 pub fn app_with(layer: TenancyLayer) -> Router {
+    app_with_options(layer, AppOptions::default())
+}
+
+/// [`app_with`], with the application's own options.
+pub fn app_with_options(layer: TenancyLayer, options: AppOptions) -> Router {
     let tenancy = layer.tenancy().clone();
+    let metrics = Metrics::new();
+    let metrics_route = match options.public_metrics {
+        true => get(public_metrics),
+        false => get(guarded_metrics),
+    };
     let central = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", metrics_route)
         .merge(api::router())
         .fallback(central_not_found)
         .with_state(tenancy);
-    split_with(layer, central, demo::router()).layer(middleware::from_fn(log_request))
+    split_with(layer, central, demo::router())
+        .layer(middleware::from_fn(log_request))
+        .layer(axum::Extension(metrics))
 }
 
 /// Binds, optionally creates the demo tenants, and serves until Ctrl-C or SIGTERM.
@@ -49,6 +71,7 @@ pub async fn run(
     listen: SocketAddr,
     demo: bool,
     trusted_proxies: Vec<IpNet>,
+    options: AppOptions,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
         .await
@@ -64,7 +87,8 @@ pub async fn run(
     }
 
     let layer = TenancyLayer::new(tenancy.clone()).trusted_proxies(trusted_proxies);
-    let service = app_with(layer).into_make_service_with_connect_info::<SocketAddr>();
+    let service =
+        app_with_options(layer, options).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -193,16 +217,48 @@ async fn central_not_found() -> Problem {
     )
 }
 
+/// Prometheus text for a key with the `metrics:read` scope.
+async fn guarded_metrics(
+    _caller: Caller<MetricsRead>,
+    State(tenancy): State<Tenancy>,
+    axum::Extension(metrics): axum::Extension<Metrics>,
+) -> Response {
+    exposition(&metrics, &tenancy)
+}
+
+/// Prometheus text for anyone (`metrics.public = true`).
+async fn public_metrics(
+    State(tenancy): State<Tenancy>,
+    axum::Extension(metrics): axum::Extension<Metrics>,
+) -> Response {
+    exposition(&metrics, &tenancy)
+}
+
+fn exposition(metrics: &Metrics, tenancy: &Tenancy) -> Response {
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    let headers = [(axum::http::header::CONTENT_TYPE, content_type)];
+    (headers, metrics.render(tenancy)).into_response()
+}
+
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let metrics = request.extensions().get::<Metrics>().cloned();
 
     let response = next.run(request).await;
     let tenant_id = response
         .extensions()
         .get::<ServedTenant>()
         .map(|served| served.0.clone());
+    if let Some(metrics) = metrics {
+        let kind = if tenant_id.is_some() {
+            "tenant"
+        } else {
+            "central"
+        };
+        metrics.record_request(kind, response.status().as_u16(), started.elapsed());
+    }
     tracing::info!(
         target: "tenancy::request",
         tenant_id = tenant_id.as_ref().map(TenantId::as_str),

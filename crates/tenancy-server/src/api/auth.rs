@@ -33,6 +33,7 @@ needs! {
     TenantsWrite => Scope::TenantsWrite,
     KeysAdmin => Scope::KeysAdmin,
     AuditRead => Scope::AuditRead,
+    MetricsRead => Scope::MetricsRead,
 }
 
 /// An authenticated caller whose key allows `N`'s scope.
