@@ -122,12 +122,21 @@ async fn create_demo_tenants(tenancy: &Tenancy, address: SocketAddr) -> anyhow::
                 .await
                 .with_context(|| format!("creating demo tenant '{id}'"))?;
         }
-        println!(
-            "tenant {id}: http://{id}.localhost:{}/notes",
-            address.port()
-        );
+        match demo_domain(&tenancy.resolver().options().central_domains) {
+            Some(domain) => println!("tenant {id}: http://{id}.{domain}:{}/notes", address.port()),
+            None => println!("tenant {id}: no central domain is a name to put it under"),
+        }
     }
     Ok(())
+}
+
+/// The central domain the demo's URLs are printed under: the first configured one that is a
+/// name rather than an address, since `acme.<domain>` is how a tenant is reached.
+fn demo_domain(central_domains: &[String]) -> Option<&str> {
+    central_domains
+        .iter()
+        .map(String::as_str)
+        .find(|domain| domain.parse::<std::net::IpAddr>().is_err() && !domain.starts_with('['))
 }
 
 /// The name of the admin key `serve --demo` makes.
@@ -269,4 +278,22 @@ async fn log_request(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domains(list: &[&str]) -> Vec<String> {
+        list.iter().map(|domain| (*domain).to_owned()).collect()
+    }
+
+    #[test]
+    fn demo_urls_use_the_first_central_domain_that_is_a_name() {
+        let defaults = domains(&["localhost", "127.0.0.1", "[::1]"]);
+        assert_eq!(demo_domain(&defaults), Some("localhost"));
+        let own = domains(&["127.0.0.1", "example.test"]);
+        assert_eq!(demo_domain(&own), Some("example.test"));
+        assert_eq!(demo_domain(&domains(&["127.0.0.1", "[::1]"])), None);
+    }
 }
