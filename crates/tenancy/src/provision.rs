@@ -13,7 +13,8 @@ use serde::Serialize;
 use crate::catalog::{Mutation, TenantFilter};
 use crate::error::{Error, error_chain};
 use crate::host::normalize_host;
-use crate::server::{Backend, Connection, PARTIAL_SUFFIX, Server};
+use crate::pool::PooledConnection;
+use crate::server::{Backend, Connection, FileLock, PARTIAL_SUFFIX, Server};
 use crate::tenancy::Tenancy;
 use crate::tenant::{NewTenant, Tenant, TenantStatus, TenantUpdate};
 use crate::tenant_id::TenantId;
@@ -31,6 +32,8 @@ impl Tenancy {
         let domains = self.normalize_domains(&new.domains)?;
         let database = server.database_name(&new.id)?;
         self.refuse_existing(&new.id, &server, &database).await?;
+        // Held until the outcome is recorded, so that a repair leaves this creation alone.
+        let file_lock = self.lock_for_creation(&new.id, &server, &database).await?;
         self.release_old_connections(&new.id, &server, &database)
             .await?;
 
@@ -46,13 +49,56 @@ impl Tenancy {
         .await?;
         let tenant = self.catalog().require_tenant(&new.id).await?;
 
-        match self.build_storage(&server, &tenant, new.seed).await {
-            Ok(()) => {
-                self.apply(Mutation::Provisioned { id: new.id.clone() })
-                    .await?;
-                self.catalog().require_tenant(&new.id).await
-            }
-            Err(error) => Err(self.fail_provisioning(&server, &tenant, error).await),
+        let created = self.provision(&server, &tenant, new.seed).await;
+        drop(file_lock);
+        created
+    }
+
+    /// Builds the storage of a tenant written as `provisioning`, then records the outcome.
+    ///
+    /// `Provisioned` is refused when a repair claimed the tenant meanwhile (it is `failed`
+    /// then); the storage built is dropped like any other failure's, so a tenant never ends
+    /// `failed` with storage nor `active` without.
+    async fn provision(
+        &self,
+        server: &Server,
+        tenant: &Tenant,
+        seed: bool,
+    ) -> Result<Tenant, Error> {
+        let session_lock = match self.build_storage(server, tenant, seed).await {
+            Ok(session_lock) => session_lock,
+            Err(error) => return Err(self.fail_provisioning(server, tenant, error).await),
+        };
+        let provisioned = self
+            .apply(Mutation::Provisioned {
+                id: tenant.id.clone(),
+            })
+            .await;
+        self.unlock_session(server, session_lock, &tenant.database)
+            .await;
+
+        match provisioned {
+            Ok(_) => self.catalog().require_tenant(&tenant.id).await,
+            Err(error) => Err(self.fail_provisioning(server, tenant, error).await),
+        }
+    }
+
+    /// SQLite: takes the tenant's file lock (the one migration runs take) before the row is
+    /// written, so a repair sees it held for as long as the creation runs. Network servers
+    /// lock on the building connection instead, once the database exists (see
+    /// [`Self::build_storage`]).
+    async fn lock_for_creation(
+        &self,
+        id: &TenantId,
+        server: &Server,
+        database: &str,
+    ) -> Result<Option<FileLock>, Error> {
+        let wait = self.pool_options().acquire_timeout;
+        match server.lock_file(database, wait).await? {
+            Some(lock) => Ok(Some(lock)),
+            // Taken for longer than a repair takes it: another creation of this id runs.
+            None if server.backend() == Backend::Sqlite => Err(Error::TenantExists(id.clone())),
+            None => Ok(None),
         }
     }
 
@@ -141,12 +187,15 @@ impl Tenancy {
         }
     }
 
+    /// Creates and builds the tenant's storage. On a network server the building connection
+    /// is returned holding the tenant's server-side lock, for the caller to release once
+    /// the outcome is recorded.
     async fn build_storage(
         &self,
         server: &Server,
         tenant: &Tenant,
         seed: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<PooledConnection>, Error> {
         let pool = self.pools().server(server.name())?;
         let mut admin = pool.admin().await?;
         let built = server
@@ -160,13 +209,30 @@ impl Tenancy {
                 let prepared = self.migrate_and_seed(tenant, &mut conn, seed).await;
                 conn.close().await;
                 prepared?;
-                server.commit_storage(&tenant.database)
+                server.commit_storage(&tenant.database).map(|()| None)
             }
-            // Network servers: built through the pool, within the server's budget.
+            // Network servers: built through the pool, within the server's budget. Without
+            // the lock (a repair holds it) the build goes on: the repair's claim makes our
+            // `Provisioned` fail, and the storage is dropped then.
             None => {
                 let mut conn = pool.acquire(&tenant.database).await?;
-                self.migrate_and_seed(tenant, &mut conn, seed).await
+                if !server.try_lock(&mut conn, &tenant.database).await? {
+                    tracing::debug!(tenant_id = %tenant.id, "a repair holds the tenant's lock");
+                }
+                self.migrate_and_seed(tenant, &mut conn, seed).await?;
+                Ok(Some(conn))
             }
+        }
+    }
+
+    /// Releases a server-side tenant lock; a connection that may still hold it is closed.
+    async fn unlock_session(&self, server: &Server, conn: Option<PooledConnection>, db: &str) {
+        let Some(mut conn) = conn else {
+            return;
+        };
+        if let Err(error) = server.unlock(&mut conn, db).await {
+            conn.discard();
+            tracing::warn!(server = server.name(), error = %error_chain(&error), "releasing a tenant lock failed");
         }
     }
 
@@ -203,6 +269,10 @@ impl Tenancy {
         }
     }
 
+    /// Drops what a creation built and marks the tenant `failed`.
+    ///
+    /// Dropping first is safe here, unlike in a repair: the creation owns the storage, and
+    /// while it holds the tenant's lock no repair can make the tenant `active`.
     async fn fail_provisioning(&self, server: &Server, tenant: &Tenant, error: Error) -> Error {
         if let Err(cleanup) = self.drop_storage(server, &tenant.database).await {
             tracing::warn!(tenant_id = %tenant.id, error = %cleanup, "removing a partial tenant database failed");
@@ -212,8 +282,16 @@ impl Tenancy {
             id: tenant.id.clone(),
             reason,
         };
-        if let Err(catalog) = self.apply(failed).await {
-            tracing::error!(tenant_id = %tenant.id, error = %catalog, "recording a provisioning failure failed");
+        match self.apply(failed).await {
+            Ok(_) => {}
+            // A repair marked it failed already.
+            Err(Error::InvalidState {
+                status: TenantStatus::Failed,
+                ..
+            }) => {}
+            Err(catalog) => {
+                tracing::error!(tenant_id = %tenant.id, error = %catalog, "recording a provisioning failure failed");
+            }
         }
         error
     }
@@ -382,6 +460,10 @@ impl Tenancy {
     /// A `provisioning` tenant whose database was completed becomes `active`; one whose
     /// database was not becomes `failed` (create it again to retry). A `deleting` tenant is
     /// deleted. Orphaned complete databases are reported, never removed: they may hold data.
+    ///
+    /// A `provisioning` tenant whose creation still holds the tenant's lock is skipped, and
+    /// one is claimed in the catalog before its storage is touched, so a creation running
+    /// longer than `stale_after` still ends `active` with its storage or `failed` without.
     pub async fn repair(&self, stale_after: Duration) -> Result<RepairReport, Error> {
         let doctor = self.doctor().await?;
         let mut report = RepairReport::default();
@@ -427,36 +509,80 @@ impl Tenancy {
         result.unwrap_or_else(|error| format!("failed: {}", error_chain(&error)))
     }
 
+    /// Resolves a tenant left `provisioning`: claims it first (`Provisioned` or `Failed`,
+    /// which the catalog grants only while it is still `provisioning`), and touches its
+    /// storage only once the claim succeeded, so that a creation that finished meanwhile
+    /// keeps what it built.
     async fn finish_provisioning(&self, tenant: &Tenant) -> Result<String, Error> {
         let server = self.server(&tenant.server)?;
-        server.drop_partial(&tenant.database)?;
+        let Some(lock) = self.lock_for_repair(server, tenant).await? else {
+            return Ok(STILL_CREATING.to_owned());
+        };
+
         // Only a SQLite file proves completion (it is renamed when complete); a network
         // database may be half-migrated, so it is dropped and the tenant rolled back.
         let complete = server.backend() == Backend::Sqlite
             && self.storage_exists(server, &tenant.database).await?;
+        let claim = match complete {
+            true => Mutation::Provisioned {
+                id: tenant.id.clone(),
+            },
+            false => Mutation::Failed {
+                id: tenant.id.clone(),
+                reason: format!(
+                    "provisioning was interrupted before the database was complete; \
+                     run `tenancy tenants create {}` to retry",
+                    tenant.id
+                ),
+            },
+        };
+        let claimed = self.apply(claim).await;
+        let (file_lock, session) = lock;
+        self.unlock_session(server, session, &tenant.database).await;
+        match claimed {
+            Ok(_) => {}
+            Err(Error::InvalidState { status, .. }) => {
+                return Ok(format!("skipped: it became {status} meanwhile"));
+            }
+            Err(error) => return Err(error),
+        }
+
+        server.drop_partial(&tenant.database)?;
         if !complete {
             self.drop_storage(server, &tenant.database).await?;
         }
-        if complete {
-            self.apply(Mutation::Provisioned {
-                id: tenant.id.clone(),
-            })
-            .await?;
-            return Ok("active".to_owned());
+        drop(file_lock);
+        Ok(if complete { "active" } else { "failed" }.to_owned())
+    }
+
+    /// The tenant's lock for a repair, without waiting; `None` when a creation holds it.
+    ///
+    /// SQLite locks the tenant's file. A network server locks on a connection to the
+    /// tenant's database, when that database exists; when it does not, no creation has
+    /// locked it yet, and the claim alone keeps a creation that goes on from ending active
+    /// (its `Provisioned` is refused, and it drops what it built).
+    async fn lock_for_repair(
+        &self,
+        server: &Server,
+        tenant: &Tenant,
+    ) -> Result<Option<(Option<FileLock>, Option<PooledConnection>)>, Error> {
+        if server.backend() == Backend::Sqlite {
+            let lock = server.lock_file(&tenant.database, Duration::ZERO).await?;
+            return Ok(lock.map(|lock| (Some(lock), None)));
         }
-        let reason = format!(
-            "provisioning was interrupted before the database was complete; \
-             run `tenancy tenants create {}` to retry",
-            tenant.id
-        );
-        self.apply(Mutation::Failed {
-            id: tenant.id.clone(),
-            reason,
-        })
-        .await?;
-        Ok("failed".to_owned())
+        if !self.storage_exists(server, &tenant.database).await? {
+            return Ok(Some((None, None)));
+        }
+        let mut conn = self.connect(tenant).await?;
+        match server.try_lock(&mut conn, &tenant.database).await? {
+            true => Ok(Some((None, Some(conn)))),
+            false => Ok(None),
+        }
     }
 }
+
+/// What a repair reports for a `provisioning` tenant whose creation still holds its lock.
+const STILL_CREATING: &str = "skipped: its creation is still running";
 
 fn is_owned(tenants: &[Tenant], server: &Server, database: &str) -> bool {
     let (name, partial) = match database.strip_suffix(PARTIAL_SUFFIX) {

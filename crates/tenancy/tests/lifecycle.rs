@@ -4,11 +4,14 @@
 mod support;
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
+use support::network::{drop_postgres_schemas, postgres_names, postgres_url};
 use support::{TestTenancy, count_notes, open, tenant_id};
 use tenancy::catalog::Mutation;
 use tenancy::{
-    EmbeddedMigration, Error, NewTenant, PoolOptions, Tenancy, TenantMigrations, TenantStatus,
+    EmbeddedMigration, Error, Isolation, NewTenant, PoolOptions, Server, ServerOptions, Tenancy,
+    TenantMigrations, TenantStatus,
 };
 
 /// The first statement works and the second fails, so a half-applied schema would show.
@@ -155,4 +158,119 @@ async fn leftover_file_without_a_tenant_is_refused_and_listed_by_doctor() {
     let orphans = test.tenancy.doctor().await.unwrap().orphans;
     let orphans: Vec<_> = orphans.iter().map(|o| o.database.as_str()).collect();
     assert_eq!(orphans, ["hotel"]);
+}
+
+/// Counts to six million before creating the table: a creation that takes a second or more.
+const SLOW_SQLITE_MIGRATION: &str = "WITH RECURSIVE c(x) AS
+    (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 6000000) SELECT count(*) FROM c;
+CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT);";
+
+const SLOW_POSTGRES_MIGRATION: &str = "CREATE TABLE notes (id BIGINT PRIMARY KEY, title TEXT);
+SELECT pg_sleep(2);";
+
+fn slow(sql: &'static str) -> TenantMigrations {
+    TenantMigrations::embedded(&[EmbeddedMigration {
+        version: 1,
+        description: "slow",
+        sql,
+    }])
+}
+
+/// Waits until `exists` holds, while the creation is still under way.
+async fn until_building(mut exists: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !exists().await {
+        assert!(
+            Instant::now() < deadline,
+            "the creation never started building"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_leaves_a_creation_that_is_still_running_alone() {
+    let test = TestTenancy::new(PoolOptions::default()).await;
+    let open_slow = || async {
+        Tenancy::builder(test.dir.path())
+            .migrations(slow(SLOW_SQLITE_MIGRATION))
+            .build()
+            .await
+            .unwrap()
+    };
+    let (creator, repairer) = (open_slow().await, open_slow().await);
+    let partial = test.tenants_dir().join("india.sqlite.partial");
+
+    let creation = tokio::spawn(async move {
+        creator
+            .create_tenant(NewTenant::new(tenant_id("india")))
+            .await
+    });
+    until_building(async || partial.exists()).await;
+    let report = repairer.repair(Duration::ZERO).await.unwrap();
+    let created = creation.await.unwrap();
+
+    let outcomes: Vec<_> = report.tenants.iter().map(|t| t.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["skipped: its creation is still running"]);
+    let india = created.expect("the creation was left to finish");
+    assert_eq!(india.status, TenantStatus::Active);
+    assert!(test.tenants_dir().join("india.sqlite").exists());
+    assert_eq!(count_rows(&repairer, &india).await, 0);
+}
+
+async fn count_rows(tenancy: &Tenancy, tenant: &tenancy::Tenant) -> i64 {
+    let rows = tenancy
+        .run_sql(tenant, "SELECT COUNT(*) FROM notes")
+        .await
+        .expect("the tenant's notes table is there")
+        .rows;
+    rows[0][0].as_i64().expect("a count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_during_a_slow_creation_never_leaves_an_active_tenant_without_storage() {
+    let prefix = "rep_slow_pg_";
+    drop_postgres_schemas(prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let open_slow = || async {
+        let server = Server::postgres("pg", &postgres_url(), Isolation::Schema, prefix).unwrap();
+        Tenancy::builder(dir.path())
+            .local_server(None)
+            .server(server, ServerOptions::default())
+            .migrations(slow(SLOW_POSTGRES_MIGRATION))
+            .build()
+            .await
+            .unwrap()
+    };
+    let (creator, repairer) = (open_slow().await, open_slow().await);
+
+    let creation = tokio::spawn(async move {
+        creator
+            .create_tenant(NewTenant::new(tenant_id("xray")))
+            .await
+    });
+    until_building(async || !postgres_names(prefix, true).await.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let report = repairer.repair(Duration::ZERO).await.unwrap();
+    let created = creation.await.unwrap();
+
+    let xray = repairer
+        .catalog()
+        .require_tenant(&tenant_id("xray"))
+        .await
+        .unwrap();
+    let schemas = postgres_names(prefix, true).await;
+    match xray.status {
+        TenantStatus::Active => {
+            assert_eq!(schemas, ["rep_slow_pg_xray"], "{report:?}");
+            assert!(created.is_ok(), "{created:?}");
+            assert_eq!(count_rows(&repairer, &xray).await, 0);
+        }
+        TenantStatus::Failed => {
+            assert_eq!(schemas, Vec::<String>::new(), "{report:?}");
+            assert!(created.is_err(), "{created:?}");
+        }
+        other => panic!("xray ended {other}: {report:?}"),
+    }
+    drop_postgres_schemas(prefix).await;
 }
