@@ -7,7 +7,7 @@ use clap::Parser;
 use tenancy_server::cli::{Cli, Command};
 use tenancy_server::commands;
 use tenancy_server::config::{CONFIG_EXIT_CODE, Config, LogFormat, Overrides};
-use tenancy_server::output::Output;
+use tenancy_server::output::{self, Output, STDOUT_CLOSED_EXIT_CODE, StdoutClosed};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -34,8 +34,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli, config)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
+        // The reader of the output is gone (`… | head`): nobody is left to tell.
+        Err(error) if error.is::<StdoutClosed>() => ExitCode::from(STDOUT_CLOSED_EXIT_CODE),
         Err(error) => {
-            eprintln!("error: {}", chain(&error));
+            output::note(&format!("error: {}", chain(&error)));
             ExitCode::FAILURE
         }
     }

@@ -1,8 +1,26 @@
 //! Printing results: tables for people, JSON for scripts.
+//!
+//! Every result goes through [`print_line`], which reports a failed write instead of
+//! panicking as `println!` does: the reader of a pipe (`tenancy tenants list | head -1`)
+//! may go away before everything is written.
+
+use std::io::{ErrorKind, Write};
 
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde::Serialize;
 use tenancy::{Domain, Tenant};
+
+/// The exit code when stdout closed before the result was printed: what a shell reports for
+/// a process that SIGPIPE ended (128 + 13), so a pipeline sees the same as with other tools.
+pub const STDOUT_CLOSED_EXIT_CODE: u8 = 141;
+
+/// Stdout was closed before the whole result was written (the reader of the pipe is gone).
+///
+/// The binary ends quietly on it, with [`STDOUT_CLOSED_EXIT_CODE`]: nobody is left to read
+/// a message.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout was closed before the result was printed")]
+pub struct StdoutClosed;
 
 /// Where and how command results are printed.
 #[derive(Debug, Clone, Copy)]
@@ -13,14 +31,40 @@ pub struct Output {
 
 impl Output {
     /// Prints `value` as JSON, or `text()` for people.
-    pub fn print<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
-        if self.json {
-            let json = serde_json::to_string_pretty(value).expect("results serialise to JSON");
-            println!("{json}");
-        } else {
-            println!("{}", text());
-        }
+    ///
+    /// Fails with [`StdoutClosed`] when the reader of stdout went away, and with the I/O
+    /// error when stdout cannot be written otherwise.
+    pub fn print<T: Serialize>(
+        &self,
+        value: &T,
+        text: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
+        let text = match self.json {
+            true => serde_json::to_string_pretty(value).expect("results serialise to JSON"),
+            false => text(),
+        };
+        print_line(&text)
     }
+}
+
+/// Writes `text` and a newline to stdout and flushes it.
+///
+/// # Errors
+///
+/// [`StdoutClosed`] when the reader of stdout went away, the I/O error otherwise.
+pub fn print_line(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    written.map_err(|error| match error.kind() {
+        ErrorKind::BrokenPipe => anyhow::Error::new(StdoutClosed),
+        _ => anyhow::Error::new(error).context("cannot write to stdout"),
+    })
+}
+
+/// Writes `text` and a newline to stderr, for progress and notes that matter less than the
+/// command itself: a closed stderr does not stop the command.
+pub fn note(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// A table with the project's look.

@@ -547,6 +547,56 @@ fn doctor_lists_an_active_tenant_whose_database_is_missing() {
     assert_eq!(ids, ["alpha"]);
 }
 
+// output
+
+/// Whether a child ended the way a command whose reader went away should: no panic, no
+/// backtrace, and not Rust's panic exit code.
+#[track_caller]
+fn assert_ended_quietly(status: std::process::ExitStatus, stderr: &str) {
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+    assert_ne!(status.code(), Some(101), "{stderr}");
+    assert!(
+        matches!(status.code(), Some(0 | 141)),
+        "{status:?}: {stderr}"
+    );
+}
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    let sandbox = sandbox_with(&["alpha"]);
+    // Far more than a pipe holds (64 KiB), so the binary is still writing when the pipe
+    // closes; copies of alpha's catalog row, since listing never opens their databases.
+    support::execute_sql(
+        &sandbox.catalog_file(),
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+         INSERT INTO tenants (id, name, status, plan, data, server, database_name,
+                              retry_after_secs, reason, created_at, updated_at)
+         SELECT printf('t%04d', i), name, status, plan, data, server, printf('t%04d', i),
+                retry_after_secs, reason, created_at, updated_at
+         FROM n, tenants WHERE tenants.id = 'alpha'",
+    );
+
+    for args in [&["tenants", "list"][..], &["--json", "tenants", "list"]] {
+        let mut command = sandbox.command(args);
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = support::KillOnDrop(command.spawn().expect("the binary starts"));
+        let stdout = child.0.stdout.take().expect("stdout is piped");
+        let mut first = String::new();
+        BufReader::new(stdout).read_line(&mut first).unwrap();
+        assert!(!first.is_empty(), "{args:?} printed nothing");
+
+        let status = support::wait_bounded(&mut child.0).expect("the binary exits");
+        let mut stderr = String::new();
+        let mut pipe = child.0.stderr.take().expect("stderr is piped");
+        pipe.read_to_string(&mut stderr).unwrap();
+        assert_ended_quietly(status, &stderr);
+    }
+}
+
 // configuration
 
 #[test]

@@ -26,7 +26,7 @@ pub async fn run(tenancy: &Tenancy, args: DoctorArgs, out: Output) -> anyhow::Re
             text.push_str(&describe_repair(repaired));
         }
         text
-    });
+    })?;
     Ok(report.is_healthy())
 }
 

@@ -19,6 +19,6 @@ pub fn run(args: &InitArgs, out: Output) -> anyhow::Result<()> {
     let path = args.path.display().to_string();
     out.print(&serde_json::json!({ "written": path }), || {
         format!("wrote {path}")
-    });
+    })?;
     Ok(())
 }

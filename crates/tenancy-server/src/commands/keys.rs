@@ -14,7 +14,7 @@ pub async fn run(tenancy: &Tenancy, command: KeysCommand, out: Output) -> anyhow
         KeysCommand::Create(args) => create(tenancy, args, out).await,
         KeysCommand::List => {
             let keys = tenancy.api_keys().await?;
-            out.print(&keys, || keys_table(&keys));
+            out.print(&keys, || keys_table(&keys))?;
             Ok(())
         }
         KeysCommand::Rotate { id, grace_secs } => {
@@ -24,12 +24,11 @@ pub async fn run(tenancy: &Tenancy, command: KeysCommand, out: Output) -> anyhow
                 &issued,
                 out,
                 &format!("replaced key {id}; it works for {grace_secs} s more"),
-            );
-            Ok(())
+            )
         }
         KeysCommand::Revoke { id } => {
             let key = tenancy.revoke_api_key(&id).await?;
-            out.print(&key, || format!("revoked key {}", key.id));
+            out.print(&key, || format!("revoked key {}", key.id))?;
             Ok(())
         }
     }
@@ -44,11 +43,10 @@ async fn create(tenancy: &Tenancy, args: KeyCreateArgs, out: Output) -> anyhow::
             .map(|days| Utc::now() + Duration::days(i64::from(days))),
     };
     let issued = tenancy.create_api_key(new).await?;
-    print_issued(&issued, out, "");
-    Ok(())
+    print_issued(&issued, out, "")
 }
 
-fn print_issued(issued: &IssuedKey, out: Output, note: &str) {
+fn print_issued(issued: &IssuedKey, out: Output, note: &str) -> anyhow::Result<()> {
     let value = json!({ "key": issued.key, "secret": issued.secret });
     out.print(&value, || {
         let note = if note.is_empty() { String::new() } else { format!("{note}\n") };
@@ -58,7 +56,7 @@ fn print_issued(issued: &IssuedKey, out: Output, note: &str) {
             scope_list(&issued.key),
             issued.secret
         )
-    });
+    })
 }
 
 fn scope_list(key: &ApiKey) -> String {

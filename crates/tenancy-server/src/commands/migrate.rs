@@ -134,7 +134,7 @@ async fn execute(
         )
         .await?;
     display.finish();
-    Ok(summarise(&report, out))
+    summarise(&report, out)
 }
 
 async fn resume(tenancy: &Tenancy, out: Output) -> anyhow::Result<bool> {
@@ -154,7 +154,7 @@ async fn resume(tenancy: &Tenancy, out: Output) -> anyhow::Result<bool> {
         .await?
         .context("the run finished in the meantime")?;
     display.finish();
-    Ok(summarise(&report, out))
+    summarise(&report, out)
 }
 
 /// Sets the returned flag on the first Ctrl-C, so the run stops starting tenants.
@@ -163,7 +163,7 @@ fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let flag = stop.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("stopping: finishing the tenants in flight (resume later with --resume)");
+            output::note("stopping: finishing the tenants in flight (resume later with --resume)");
             flag.store(true, Ordering::SeqCst);
         }
     });
@@ -171,9 +171,14 @@ fn stop_on_ctrl_c() -> Arc<AtomicBool> {
 }
 
 /// Live progress: a bar on a terminal, one line per tenant otherwise, JSON lines with --json.
+///
+/// A reader that goes away does not stop the run: the tenants are migrated and journaled as
+/// ever, the lines no one can read are dropped, and the summary then reports stdout closed.
 struct Display {
     bar: Option<ProgressBar>,
     out: Output,
+    /// Set once a JSON line could not be written, so the rest are not tried.
+    stdout_failed: AtomicBool,
 }
 
 impl Display {
@@ -186,22 +191,27 @@ impl Display {
             bar.set_style(style);
             bar
         });
-        Display { bar, out }
+        Display {
+            bar,
+            out,
+            stdout_failed: AtomicBool::new(false),
+        }
     }
 
     fn tenant(&self, result: &TenantResult, done: usize, total: usize) {
         if self.out.json {
             let line = json!({ "event": "tenant", "done": done, "total": total, "result": result });
-            println!("{line}");
+            if !self.stdout_failed.load(Ordering::Relaxed)
+                && output::print_line(&line.to_string()).is_err()
+            {
+                self.stdout_failed.store(true, Ordering::Relaxed);
+            }
         } else if let Some(bar) = &self.bar {
             bar.set_position(done as u64);
             bar.set_message(format!("{}: {}", result.tenant_id, result.status));
         } else {
-            eprintln!(
-                "[{done}/{total}] {}: {}",
-                result.tenant_id,
-                describe(result)
-            );
+            let id = &result.tenant_id;
+            output::note(&format!("[{done}/{total}] {id}: {}", describe(result)));
         }
     }
 
@@ -225,7 +235,7 @@ fn describe(result: &TenantResult) -> String {
 }
 
 /// Prints the per-tenant summary; returns whether the run succeeded everywhere.
-fn summarise(report: &RunReport, out: Output) -> bool {
+fn summarise(report: &RunReport, out: Output) -> anyhow::Result<bool> {
     let ok = report.failures() == 0 && report.not_run.is_empty();
     out.print(
         &json!({ "event": "summary", "report": report, "ok": ok }),
@@ -255,8 +265,8 @@ fn summarise(report: &RunReport, out: Output) -> bool {
             }
             text
         },
-    );
-    ok
+    )?;
+    Ok(ok)
 }
 
 async fn status(
@@ -292,7 +302,7 @@ async fn status(
     }
     let latest = tenancy.migrations().versions().last().copied();
     let summary = json!({ "latest": latest, "tenants": rows, "per_version": per_version });
-    out.print(&summary, || status_text(&rows, &per_version, latest));
+    out.print(&summary, || status_text(&rows, &per_version, latest))?;
     Ok(healthy)
 }
 
@@ -345,7 +355,7 @@ pub async fn seed(tenancy: &Tenancy, args: SeedArgs, out: Output) -> anyhow::Res
             .push(json!({ "tenant_id": tenant.id, "ok": outcome.is_ok(), "error": outcome.err() }));
     }
     let ok = results.iter().all(|r| r["ok"] == true);
-    out.print(&results, || per_tenant_text(&results, "seeded"));
+    out.print(&results, || per_tenant_text(&results, "seeded"))?;
     Ok(ok)
 }
 
@@ -367,7 +377,7 @@ pub async fn run_sql(tenancy: &Tenancy, args: RunSqlArgs, out: Output) -> anyhow
         results.push(entry);
     }
     let ok = results.iter().all(|r| r["ok"] == true);
-    out.print(&results, || sql_text(&results));
+    out.print(&results, || sql_text(&results))?;
     Ok(ok)
 }
 

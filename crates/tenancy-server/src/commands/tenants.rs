@@ -20,7 +20,7 @@ pub async fn run(tenancy: &Tenancy, command: TenantsCommand, out: Output) -> any
                 ..TenantFilter::default()
             };
             let tenants = tenancy.catalog().tenants(&filter).await?;
-            out.print(&tenants, || output::tenants_table(&tenants));
+            out.print(&tenants, || output::tenants_table(&tenants))?;
             Ok(())
         }
         TenantsCommand::Show { id } => show(tenancy, &id, out).await,
@@ -51,7 +51,7 @@ async fn create(tenancy: &Tenancy, args: CreateArgs, out: Output) -> anyhow::Res
     let tenant = tenancy.create_tenant(new).await?;
     out.print(&tenant, || {
         format!("created tenant '{}' ({})", tenant.id, tenant.status)
-    });
+    })?;
     Ok(())
 }
 
@@ -60,7 +60,7 @@ async fn show(tenancy: &Tenancy, id: &TenantId, out: Output) -> anyhow::Result<(
     let domains = tenancy.catalog().domains(Some(id)).await?;
     out.print(&json!({ "tenant": tenant, "domains": domains }), || {
         output::tenant_details(&tenant, &domains)
-    });
+    })?;
     Ok(())
 }
 
@@ -98,7 +98,7 @@ async fn report(tenancy: &Tenancy, id: &TenantId, out: Output, what: &str) -> an
     let tenant = tenancy.catalog().require_tenant(id).await?;
     out.print(&tenant, || {
         format!("tenant '{id}' {what} (status: {})", tenant.status)
-    });
+    })?;
     Ok(())
 }
 
@@ -111,7 +111,7 @@ async fn delete(tenancy: &Tenancy, id: &TenantId, yes: bool, out: Output) -> any
     tenancy.delete_tenant(id).await?;
     out.print(&json!({ "deleted": id }), || {
         format!("deleted tenant '{id}' and its database")
-    });
+    })?;
     Ok(())
 }
 

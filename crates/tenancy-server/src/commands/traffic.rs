@@ -21,7 +21,7 @@ pub async fn run(tenancy: &Tenancy, command: TrafficCommand, out: Output) -> any
             out.print(
                 &json!({ "scope": scope.to_string(), "rules": rules }),
                 || format!("set the traffic rules of {scope}"),
-            );
+            )?;
             Ok(())
         }
         TrafficCommand::Clear(args) => {
@@ -32,7 +32,7 @@ pub async fn run(tenancy: &Tenancy, command: TrafficCommand, out: Output) -> any
             tenancy.set_traffic_rules(scope.clone(), None).await?;
             out.print(&json!({ "cleared": scope.to_string() }), || {
                 format!("removed the traffic rules of {scope}")
-            });
+            })?;
             Ok(())
         }
     }
@@ -70,7 +70,7 @@ async fn show(tenancy: &Tenancy, args: TrafficShowArgs, out: Output) -> anyhow::
                 rows.push((scope.to_string(), own));
             }
             output::traffic_table(&rows)
-        });
+        })?;
         return Ok(());
     }
     let rows: Vec<(String, TrafficRules)> = match &args.plan {
@@ -91,7 +91,7 @@ async fn show(tenancy: &Tenancy, args: TrafficShowArgs, out: Output) -> anyhow::
         .iter()
         .map(|(scope, rules)| json!({ "scope": scope, "rules": rules }))
         .collect();
-    out.print(&value, || output::traffic_table(&rows));
+    out.print(&value, || output::traffic_table(&rows))?;
     Ok(())
 }
 
