@@ -395,8 +395,15 @@ pub struct MaintenanceArgs {
     /// Switch maintenance off.
     #[arg(long, group = "switch")]
     pub off: bool,
-    /// Seconds clients are told to wait (Retry-After) while in maintenance.
-    #[arg(long, value_name = "SECS", conflicts_with = "off", default_value_t = tenancy::DEFAULT_MAINTENANCE_RETRY_AFTER_SECS)]
+    /// Seconds clients are told to wait (Retry-After) while in maintenance, 1 to 86400 (as
+    /// the API allows).
+    #[arg(
+        long,
+        value_name = "SECS",
+        conflicts_with = "off",
+        default_value_t = tenancy::DEFAULT_MAINTENANCE_RETRY_AFTER_SECS,
+        value_parser = clap::value_parser!(u32).range(1..=86_400)
+    )]
     pub retry_after: u32,
 }
 

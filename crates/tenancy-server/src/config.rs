@@ -337,7 +337,9 @@ fn validate_server(name: &str, server: &ServerConfig) -> Result<(), ConfigError>
         (LOCAL, None | Some(ServerKindName::Sqlite)) => return Ok(()),
         (LOCAL, Some(_)) => return fail("'local' is the built-in SQLite server".to_owned()),
         (_, None | Some(ServerKindName::Sqlite)) => {
-            return fail("kind must be \"postgres\" or \"mysql\"".to_owned());
+            let why =
+                "kind must be \"postgres\" or \"mysql\"; SQLite is the built-in server 'local'";
+            return fail(why.to_owned());
         }
         _ => {}
     }
