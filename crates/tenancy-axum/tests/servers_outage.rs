@@ -149,10 +149,19 @@ async fn hung_server_fails_within_the_wait_and_comes_back(kind: Kind, prefix: &s
     let drained = network::eventually(async || pg.stats().connections_open == 0).await;
     assert!(drained, "{:?}", pg.stats());
     let doctor = tokio::time::timeout(CONNECT_WAIT + MARGIN, tenancy.doctor()).await;
-    let error = doctor
+    let report = doctor
         .expect("doctor gives up on a hung server")
-        .unwrap_err();
-    assert_eq!(error.kind(), tenancy::ErrorKind::Unavailable, "{error:?}");
+        .expect("a server that cannot be checked is a finding of the report");
+    let unreachable: Vec<&str> = report
+        .unreachable
+        .iter()
+        .map(|u| u.server.as_str())
+        .collect();
+    assert_eq!(unreachable, ["pg"], "{report:?}");
+    assert!(
+        report.missing.is_empty(),
+        "far is not missing, only unknown: {report:?}"
+    );
 
     proxy.restore().await;
     let back =

@@ -547,6 +547,60 @@ fn doctor_lists_an_active_tenant_whose_database_is_missing() {
     assert_eq!(ids, ["alpha"]);
 }
 
+/// A PostgreSQL URL on a port nothing listens on: bound once, then let go.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("postgres://postgres@127.0.0.1:{port}/postgres")
+}
+
+#[test]
+fn doctor_reports_a_server_it_cannot_reach_and_still_checks_the_others() {
+    let sandbox = sandbox_with(&["alpha"]);
+    let config = format!(
+        "[servers.down]\nkind = \"postgres\"\nurl = \"{}\"\n",
+        closed_port_url()
+    );
+    std::fs::write(sandbox.path().join("tenancy.toml"), config).unwrap();
+    std::fs::write(sandbox.tenant_file("ghost"), b"").unwrap();
+    // A tenant on the server that is down: whether its database exists is unknown.
+    support::execute_sql(
+        &sandbox.catalog_file(),
+        "INSERT INTO tenants (id, name, status, plan, data, server, database_name,
+                              retry_after_secs, reason, created_at, updated_at)
+         SELECT 'far', name, status, plan, data, 'down', 'far', retry_after_secs, reason,
+                created_at, updated_at
+         FROM tenants WHERE id = 'alpha'",
+    );
+
+    let text = sandbox.run(&["doctor"]).exited_with(1);
+    assert_eq!(text.stderr, "", "a finding, not a failure: {text:#?}");
+    assert!(text.stdout.contains("could not be checked"), "{text:#?}");
+    assert!(text.stdout.contains("down"), "{text:#?}");
+    assert!(text.stdout.contains("ghost"), "{text:#?}");
+
+    let json = sandbox.run(&["--json", "doctor"]).exited_with(1).json();
+    let report = &json["report"];
+    let unreachable = report["unreachable"].as_array().expect("a list");
+    assert_eq!(unreachable.len(), 1, "{json}");
+    assert_eq!(unreachable[0]["server"], "down", "{json}");
+    let error = unreachable[0]["error"].as_str().unwrap();
+    assert!(error.to_lowercase().contains("refused"), "{json}");
+    let orphans: Vec<&Value> = report["orphans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|orphan| &orphan["database"])
+        .collect();
+    assert_eq!(
+        orphans,
+        ["ghost"],
+        "the reachable server is checked: {json}"
+    );
+    assert_eq!(report["missing"], serde_json::json!([]), "{json}");
+}
+
 // output
 
 /// Whether a child ended the way a command whose reader went away should: no panic, no

@@ -50,6 +50,7 @@ pub use migrate::{EmbeddedMigration, TenantMigrations};
 pub use pool::{PoolOptions, PoolStats, PooledConnection};
 pub use provision::{
     DEFAULT_MAINTENANCE_RETRY_AFTER_SECS, DoctorReport, Orphan, RepairReport, Repaired, TenantRef,
+    Unreachable,
 };
 pub use server::{Backend, Connection, Isolation, Server};
 pub use tenancy::{BoxFuture, LOCAL_SERVER, Seeder, ServerOptions, Tenancy, TenancyBuilder};

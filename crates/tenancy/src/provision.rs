@@ -643,6 +643,8 @@ pub struct DoctorReport {
     pub missing: Vec<TenantRef>,
     /// Tenants in `provisioning` or `deleting`.
     pub stuck: Vec<TenantRef>,
+    /// Servers that could not be checked: their orphans and missing databases are unknown.
+    pub unreachable: Vec<Unreachable>,
 }
 
 impl DoctorReport {

@@ -35,6 +35,15 @@ fn describe(report: &DoctorReport) -> String {
         return "catalog and storage agree: nothing to repair\n".to_owned();
     }
     let mut text = String::new();
+    if !report.unreachable.is_empty() {
+        let mut table = output::table(&["server", "error"]);
+        for entry in &report.unreachable {
+            table.add_row([&entry.server, &entry.error]);
+        }
+        text.push_str(&format!(
+            "servers that could not be checked (their tenants were not):\n{table}\n"
+        ));
+    }
     if !report.orphans.is_empty() {
         let mut table = output::table(&["server", "database", "location"]);
         for orphan in &report.orphans {
