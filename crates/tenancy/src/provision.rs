@@ -415,13 +415,37 @@ impl Tenancy {
     }
 
     /// Checks the catalog against the servers' storage. Changes nothing.
+    ///
+    /// A server that cannot be checked (down, refusing connections, not configured any
+    /// more) is listed in [`DoctorReport::unreachable`] with the error, and the others are
+    /// still checked: an outage of one server is when the report matters most. Its tenants
+    /// are not listed as missing, since nobody could look.
     pub async fn doctor(&self) -> Result<DoctorReport, Error> {
         let tenants = self.catalog().tenants(&TenantFilter::default()).await?;
         let mut report = DoctorReport::default();
+        let unreachable = |report: &mut DoctorReport, server: &str, error: &Error| {
+            let entry = Unreachable {
+                server: server.to_owned(),
+                error: error_chain(error),
+            };
+            report.unreachable.push(entry);
+        };
 
-        for server in self.servers() {
+        // All at once, so servers that hang cost one wait in all rather than one each.
+        let listings = self.servers().iter().map(|server| async move {
             let mut admin = self.pools().server(server.name())?.admin().await?;
-            for database in server.list_storage(admin.conn()).await? {
+            server.list_storage(admin.conn()).await
+        });
+        let listings = futures_util::future::join_all(listings).await;
+        for (server, listing) in self.servers().iter().zip(listings) {
+            let databases = match listing {
+                Ok(databases) => databases,
+                Err(error) => {
+                    unreachable(&mut report, server.name(), &error);
+                    continue;
+                }
+            };
+            for database in databases {
                 if !is_owned(&tenants, server, &database) {
                     let location = server.location(database.trim_end_matches(PARTIAL_SUFFIX));
                     let partial = database.ends_with(PARTIAL_SUFFIX);
@@ -438,17 +462,26 @@ impl Tenancy {
                 }
             }
         }
+
         for tenant in &tenants {
-            let server = self.server(&tenant.server)?;
-            if tenant.status.has_storage() && !self.storage_exists(server, &tenant.database).await?
-            {
-                report.missing.push(TenantRef::of(tenant));
-            }
             if matches!(
                 tenant.status,
                 TenantStatus::Provisioning | TenantStatus::Deleting
             ) {
                 report.stuck.push(TenantRef::of(tenant));
+            }
+            let checked = !report.is_unreachable(&tenant.server);
+            if !(checked && tenant.status.has_storage()) {
+                continue;
+            }
+            let exists = match self.server(&tenant.server) {
+                Ok(server) => self.storage_exists(server, &tenant.database).await,
+                Err(error) => Err(error),
+            };
+            match exists {
+                Ok(true) => {}
+                Ok(false) => report.missing.push(TenantRef::of(tenant)),
+                Err(error) => unreachable(&mut report, &tenant.server, &error),
             }
         }
         Ok(report)
@@ -648,10 +681,26 @@ pub struct DoctorReport {
 }
 
 impl DoctorReport {
-    /// Whether nothing was found.
+    /// Whether nothing was found, and every server could be checked.
     pub fn is_healthy(&self) -> bool {
-        self.orphans.is_empty() && self.missing.is_empty() && self.stuck.is_empty()
+        self.orphans.is_empty()
+            && self.missing.is_empty()
+            && self.stuck.is_empty()
+            && self.unreachable.is_empty()
     }
+
+    fn is_unreachable(&self, server: &str) -> bool {
+        self.unreachable.iter().any(|entry| entry.server == server)
+    }
+}
+
+/// A server [`Tenancy::doctor`] could not check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unreachable {
+    /// The server.
+    pub server: String,
+    /// Why: the error with its causes, such as a refused connection.
+    pub error: String,
 }
 
 /// One tenant handled by [`Tenancy::repair`].
