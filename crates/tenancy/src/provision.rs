@@ -22,6 +22,14 @@ use crate::tenant_id::TenantId;
 /// The `Retry-After` of maintenance when none is given, in seconds.
 pub const DEFAULT_MAINTENANCE_RETRY_AFTER_SECS: u32 = 60;
 
+/// How long a delete waits between marking a tenant `deleting` and dropping its storage.
+///
+/// It is the freshness bound of the change log: other processes read changes every 500 ms
+/// by default ([`crate::TenancyBuilder::change_poll_interval`]), so within a second they
+/// have stopped serving the tenant and closed their connections to it. A process polling
+/// less often than this can still be writing when the storage goes.
+pub(crate) const DELETE_GRACE: Duration = Duration::from_secs(1);
+
 impl Tenancy {
     /// Creates a tenant: catalog row, database, migrations, optional seed, then `active`.
     ///
@@ -395,6 +403,12 @@ impl Tenancy {
 
     /// Deletes a tenant: `deleting` (no longer served), storage dropped, row removed.
     ///
+    /// Between marking and dropping it waits a second from the mark, the time every
+    /// other process sharing the catalog takes to read the change: by then they answer the
+    /// tenant 404 and have closed their connections to its database. Dropping sooner would
+    /// leave another process writing, through a connection it still holds, into a SQLite
+    /// file already unlinked, where the write is lost even once the id is created again.
+    ///
     /// A delete that failed half-way leaves the tenant `deleting`; calling this again
     /// finishes it.
     pub async fn delete_tenant(&self, id: &TenantId) -> Result<(), Error> {
@@ -406,6 +420,12 @@ impl Tenancy {
 
     async fn finish_delete(&self, tenant: &Tenant) -> Result<(), Error> {
         let server = self.server(&tenant.server)?;
+        // `updated_at` is when the tenant was marked: a delete finished long after (by
+        // repair, or run again) does not wait again.
+        let marked_for = (Utc::now() - tenant.updated_at)
+            .to_std()
+            .unwrap_or_default();
+        tokio::time::sleep(DELETE_GRACE.saturating_sub(marked_for)).await;
         self.drop_storage(server, &tenant.database).await?;
         self.apply(Mutation::Remove {
             id: tenant.id.clone(),

@@ -6,7 +6,9 @@ mod support;
 use std::time::Duration;
 
 use support::{TestTenancy, count_notes, eventually, open, tenant_id};
-use tenancy::{NewTenant, PoolOptions};
+use tenancy::identify::{Identified, Request};
+use tenancy::sqlx;
+use tenancy::{NewTenant, PoolOptions, Tenancy, TenantStatus};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -107,4 +109,75 @@ async fn creating_a_tenant_again_waits_for_connections_to_its_deleted_database()
         .create_tenant(NewTenant::new(tenant_id("alpha")))
         .await
         .unwrap();
+}
+
+/// One request as `serve` handles it: identify by host, and write only to an active tenant.
+/// `Some(id)` when the write was acknowledged.
+async fn write_as_a_request(tenancy: &Tenancy, host: &str, title: &str) -> Option<i64> {
+    let request = Request {
+        host,
+        header: None,
+        path: "/notes",
+    };
+    let Ok(Identified::Tenant { tenant, .. }) = tenancy.identify(request).await else {
+        return None;
+    };
+    if tenant.status != TenantStatus::Active {
+        return None;
+    }
+    let mut conn = tenancy.connect(&tenant).await.ok()?;
+    let sqlite = conn.as_sqlite().expect("tests run on SQLite only");
+    sqlx::query_scalar("INSERT INTO notes (title, body) VALUES (?, '') RETURNING id")
+        .bind(title)
+        .fetch_one(sqlite)
+        .await
+        .ok()
+}
+
+async fn notes_titled(tenancy: &Tenancy, id: &str, title: &str) -> i64 {
+    let tenant = tenancy.catalog().require_tenant(&tenant_id(id)).await;
+    let mut conn = tenancy.connect(&tenant.unwrap()).await.unwrap();
+    let sqlite = conn.as_sqlite().expect("tests run on SQLite only");
+    sqlx::query_scalar("SELECT COUNT(*) FROM notes WHERE title = ?")
+        .bind(title)
+        .fetch_one(sqlite)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_right_after_a_delete_and_create_elsewhere_is_refused_or_kept() {
+    let server = TestTenancy::new(PoolOptions::default()).await;
+    let cli = open(server.dir.path(), PoolOptions::default()).await;
+
+    // The race with the server's change poller is won or lost by timing: a few rounds.
+    for round in ["golf", "hotel", "india"] {
+        server.create(round).await;
+        let host = format!("{round}.localhost");
+        let warm = write_as_a_request(&server.tenancy, &host, "warm-up").await;
+        assert!(warm.is_some(), "{round}: the tenant is served and written");
+        assert!(
+            server.open_databases().contains(round),
+            "{round}: a warm connection"
+        );
+
+        cli.delete_tenant(&tenant_id(round)).await.unwrap();
+        cli.create_tenant(NewTenant::new(tenant_id(round)))
+            .await
+            .unwrap();
+        let acknowledged = write_as_a_request(&server.tenancy, &host, "after").await;
+
+        // Long enough for the server to have read every change, closing what it held.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let kept = notes_titled(&cli, round, "after").await;
+        match acknowledged {
+            Some(_) => assert_eq!(kept, 1, "{round}: an acknowledged write was lost"),
+            None => assert_eq!(kept, 0, "{round}: a refused write landed"),
+        }
+        assert_eq!(
+            notes_titled(&cli, round, "warm-up").await,
+            0,
+            "{round}: old data"
+        );
+    }
 }
