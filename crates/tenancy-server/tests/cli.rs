@@ -776,3 +776,19 @@ fn traffic_commands_refuse_bad_input_naming_it() {
     assert_eq!(usage.code, Some(2), "{usage:#?}");
     assert!(usage.stderr.contains("nonsense"), "{usage:#?}");
 }
+
+#[test]
+fn a_delete_warns_about_nothing_when_all_went_well() {
+    let sandbox = Sandbox::new();
+    for round in 0..5 {
+        sandbox.run(&["tenants", "create", "alpha"]).succeeded();
+        let deleted = sandbox
+            .run(&["tenants", "delete", "alpha", "--yes"])
+            .succeeded();
+        assert!(
+            !deleted.stderr.contains("WARN"),
+            "round {round}: {}",
+            deleted.stderr
+        );
+    }
+}

@@ -200,6 +200,11 @@ fn reload_traffic_on_changes(catalog: &Catalog, traffic: &TrafficTable) {
         runtime.spawn(async move {
             match reader.traffic_rules().await {
                 Ok(rules) => table.replace(rules),
+                // A short-lived process (the CLI) closes its catalog right after the change
+                // that scheduled this reload; nothing is left to protect then.
+                Err(Error::Catalog(sqlx::Error::PoolClosed)) => {
+                    tracing::debug!("traffic rules not reloaded: the catalog is closed")
+                }
                 Err(error) => tracing::warn!(error = %crate::error_chain(&error), "reloading traffic rules failed"),
             }
         });
