@@ -36,6 +36,13 @@ impl Tenancy {
     /// Creating a `failed` tenant again retries it. On failure the tenant is left `failed`
     /// with the reason, no partial database remains, and the error is returned.
     pub async fn create_tenant(&self, new: NewTenant) -> Result<Tenant, Error> {
+        if new.seed && self.inner.seeder.is_none() {
+            return Err(Error::InvalidInput {
+                field: "seed",
+                reason: "this application has no seeder; create the tenant without seeding"
+                    .to_owned(),
+            });
+        }
         let server = self.place(new.server.as_deref()).await?.clone();
         let domains = self.normalize_domains(&new.domains)?;
         let database = server.database_name(&new.id)?;

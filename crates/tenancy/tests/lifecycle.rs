@@ -274,3 +274,21 @@ async fn repair_during_a_slow_creation_never_leaves_an_active_tenant_without_sto
     }
     drop_postgres_schemas(prefix).await;
 }
+
+#[tokio::test]
+async fn asking_to_seed_without_a_seeder_is_refused_before_anything_is_made() {
+    let test = TestTenancy::new(PoolOptions::default()).await;
+    let unseeded = tenancy_with_broken_migration(test.dir.path()).await;
+    let mut new = NewTenant::new(tenant_id("hotel"));
+    new.seed = true;
+
+    let error = unseeded.create_tenant(new).await.unwrap_err();
+    assert!(error.to_string().contains("no seeder"), "{error}");
+    let hotel = unseeded
+        .catalog()
+        .tenant(&tenant_id("hotel"))
+        .await
+        .unwrap();
+    assert!(hotel.is_none(), "no row is written: {hotel:?}");
+    assert!(tenant_files(&test).is_empty(), "{:?}", tenant_files(&test));
+}
