@@ -301,6 +301,7 @@ impl Mutation {
                 let allowed = [Suspended, Maintenance, Active];
                 transition(conn, id, &allowed, Active, "activate", now).await?;
                 set_reason(conn, id, None).await?;
+                clear_retry_after(conn, id).await?;
                 Ok(Some(id.clone()))
             }
             Mutation::MaintenanceOn {
@@ -319,6 +320,7 @@ impl Mutation {
             }
             Mutation::MaintenanceOff { id } => {
                 transition(conn, id, &[Maintenance], Active, "end maintenance", now).await?;
+                clear_retry_after(conn, id).await?;
                 Ok(Some(id.clone()))
             }
             Mutation::Update { id, update } => {
@@ -512,6 +514,17 @@ async fn transition(
         .await
         .map_err(Error::Catalog)?;
     Ok(())
+}
+
+/// An active tenant has no maintenance `Retry-After`: the value belongs to one maintenance
+/// window and is set again when the next one starts.
+async fn clear_retry_after(conn: &mut SqliteConnection, id: &TenantId) -> Result<(), Error> {
+    exec(
+        conn,
+        "UPDATE tenants SET retry_after_secs = NULL WHERE id = ?",
+        id.as_str(),
+    )
+    .await
 }
 
 async fn set_reason(
