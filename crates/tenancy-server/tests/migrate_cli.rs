@@ -55,12 +55,18 @@ fn create_tenants(dir: &Path, count: usize) -> Vec<String> {
 
 fn summary(output: &Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let text = stdout.trim_end();
-    // The summary is the last JSON document; progress lines come before it, one per line.
-    let start = text.rfind("\n{\n").map_or(0, |at| at + 1);
-    let value: serde_json::Value = serde_json::from_str(&text[start..]).expect("summary JSON");
-    assert_eq!(value["event"], "summary");
-    value
+    // JSON Lines: one object per tenant as it finishes, then the summary.
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every line of --json is one JSON object"))
+        .collect();
+    let (last, progress) = lines.split_last().expect("at least the summary");
+    assert!(
+        progress.iter().all(|line| line["event"] == "tenant"),
+        "{stdout}"
+    );
+    assert_eq!(last["event"], "summary");
+    last.clone()
 }
 
 fn tenants_with(summary: &serde_json::Value, status: Option<&str>) -> BTreeSet<String> {

@@ -235,38 +235,45 @@ fn describe(result: &TenantResult) -> String {
 }
 
 /// Prints the per-tenant summary; returns whether the run succeeded everywhere.
+///
+/// With `--json` the summary is one line, the last of the JSON Lines the progress began.
 fn summarise(report: &RunReport, out: Output) -> anyhow::Result<bool> {
     let ok = report.failures() == 0 && report.not_run.is_empty();
-    out.print(
-        &json!({ "event": "summary", "report": report, "ok": ok }),
-        || {
-            let mut table = output::table(&["tenant", "outcome", "ms"]);
-            for result in &report.results {
-                table.add_row([
-                    result.tenant_id.to_string(),
-                    describe(result),
-                    result.elapsed_ms.to_string(),
-                ]);
-            }
-            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-            for result in &report.results {
-                *counts.entry(result.status).or_default() += 1;
-            }
-            let counts: Vec<String> = counts
-                .iter()
-                .map(|(s, n)| format!("{n} {}", s.replace('_', " ")))
-                .collect();
-            let mut text = format!("{table}\nrun {}: {}", report.run_id, counts.join(", "));
-            if !report.not_run.is_empty() {
-                text.push_str(&format!(
-                    "\n{} tenant(s) not started; continue with `tenancy migrate --resume`",
-                    report.not_run.len()
-                ));
-            }
-            text
-        },
-    )?;
+    if out.json {
+        let summary = json!({ "event": "summary", "report": report, "ok": ok });
+        output::print_line(&summary.to_string())?;
+        return Ok(ok);
+    }
+    output::print_line(&summary_text(report))?;
     Ok(ok)
+}
+
+/// The summary for people: a table of tenants, the counts per outcome, how to resume.
+fn summary_text(report: &RunReport) -> String {
+    let mut table = output::table(&["tenant", "outcome", "ms"]);
+    for result in &report.results {
+        table.add_row([
+            result.tenant_id.to_string(),
+            describe(result),
+            result.elapsed_ms.to_string(),
+        ]);
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for result in &report.results {
+        *counts.entry(result.status).or_default() += 1;
+    }
+    let counts: Vec<String> = counts
+        .iter()
+        .map(|(s, n)| format!("{n} {}", s.replace('_', " ")))
+        .collect();
+    let mut text = format!("{table}\nrun {}: {}", report.run_id, counts.join(", "));
+    if !report.not_run.is_empty() {
+        text.push_str(&format!(
+            "\n{} tenant(s) not started; continue with `tenancy migrate --resume`",
+            report.not_run.len()
+        ));
+    }
+    text
 }
 
 async fn status(
