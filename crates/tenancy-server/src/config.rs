@@ -360,6 +360,20 @@ fn validate_server(name: &str, server: &ServerConfig) -> Result<(), ConfigError>
         if prefix.is_empty() || !valid {
             return fail("prefix must be non-empty a-z, 0-9 and '_'".to_owned());
         }
+        // Names are the prefix and the id, within PostgreSQL's 63 bytes or MySQL's 64
+        // characters; a prefix that leaves no room would refuse every tenant later.
+        let limit = match server.kind {
+            Some(ServerKindName::Mysql) => 64,
+            _ => 63,
+        };
+        if prefix.len() >= limit {
+            let why = format!(
+                "prefix is {} characters; names are at most {limit}, so it must leave room \
+                 for the tenant id",
+                prefix.len()
+            );
+            return fail(why);
+        }
     }
     Ok(())
 }
@@ -634,6 +648,28 @@ mod tests {
             error.to_string().contains("pool.max_connections"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_prefix_leaving_no_room_for_the_tenant_id_is_refused() {
+        for (kind, limit) in [("postgres", 63), ("mysql", 64)] {
+            let prefix = "p".repeat(limit);
+            let text = format!(
+                "[servers.s1]\nkind = \"{kind}\"\nurl = \"{kind}://h/d\"\nprefix = \"{prefix}\"\n"
+            );
+            let file = write(&text);
+            let error = Config::load_from(Some(file.path()), &[], &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("servers.s1") && error.contains("prefix"),
+                "{error}"
+            );
+
+            let fits = text.replace(&prefix, &"p".repeat(limit - 1));
+            let file = write(&fits);
+            Config::load_from(Some(file.path()), &[], &Overrides::default()).unwrap();
+        }
     }
 
     #[test]
