@@ -53,6 +53,35 @@ impl<'c> From<&'c mut Connection> for NotesDb<'c> {
 
 const COLUMNS: &str = "id, title, body, created_at";
 
+// The statements below differ per backend only in their placeholders and row types, which
+// sqlx fixes at compile time per database; these macros spell the shared steps once.
+
+/// Runs one insert per note inside a transaction on `$conn`.
+macro_rules! insert_each {
+    ($conn:expr, $sql:literal, $notes:expr) => {{
+        let mut tx = sqlx::Connection::begin($conn).await?;
+        for (title, body) in $notes {
+            sqlx::query($sql)
+                .bind(title)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }};
+}
+
+/// Runs a delete by id on `$conn`, giving the rows it removed.
+macro_rules! delete_by_id {
+    ($conn:expr, $sql:literal, $id:expr) => {
+        sqlx::query($sql)
+            .bind($id)
+            .execute($conn)
+            .await?
+            .rows_affected()
+    };
+}
+
 /// The newest `limit` notes, newest first.
 pub async fn list(db: NotesDb<'_>, limit: i64) -> Result<Vec<Note>, sqlx::Error> {
     match db {
@@ -161,21 +190,9 @@ async fn insert_mysql(
 /// Deletes a note; whether it existed.
 pub async fn delete(db: NotesDb<'_>, id: i64) -> Result<bool, sqlx::Error> {
     let affected = match db {
-        NotesDb::Sqlite(conn) => sqlx::query("DELETE FROM notes WHERE id = ?")
-            .bind(id)
-            .execute(conn)
-            .await?
-            .rows_affected(),
-        NotesDb::Postgres(conn) => sqlx::query("DELETE FROM notes WHERE id = $1")
-            .bind(id)
-            .execute(conn)
-            .await?
-            .rows_affected(),
-        NotesDb::MySql(conn) => sqlx::query("DELETE FROM notes WHERE id = ?")
-            .bind(id)
-            .execute(conn)
-            .await?
-            .rows_affected(),
+        NotesDb::Sqlite(conn) => delete_by_id!(conn, "DELETE FROM notes WHERE id = ?", id),
+        NotesDb::Postgres(conn) => delete_by_id!(conn, "DELETE FROM notes WHERE id = $1", id),
+        NotesDb::MySql(conn) => delete_by_id!(conn, "DELETE FROM notes WHERE id = ?", id),
     };
     Ok(affected > 0)
 }
@@ -185,37 +202,17 @@ pub async fn delete(db: NotesDb<'_>, id: i64) -> Result<bool, sqlx::Error> {
 pub async fn insert_many(db: NotesDb<'_>, notes: &[(String, String)]) -> Result<(), sqlx::Error> {
     match db {
         NotesDb::Sqlite(conn) => {
-            let mut tx = sqlx::Connection::begin(conn).await?;
-            for (title, body) in notes {
-                sqlx::query("INSERT INTO notes (title, body) VALUES (?, ?)")
-                    .bind(title)
-                    .bind(body)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await
+            insert_each!(conn, "INSERT INTO notes (title, body) VALUES (?, ?)", notes)
         }
         NotesDb::Postgres(conn) => {
-            let mut tx = sqlx::Connection::begin(conn).await?;
-            for (title, body) in notes {
-                sqlx::query("INSERT INTO notes (title, body) VALUES ($1, $2)")
-                    .bind(title)
-                    .bind(body)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await
+            insert_each!(
+                conn,
+                "INSERT INTO notes (title, body) VALUES ($1, $2)",
+                notes
+            )
         }
         NotesDb::MySql(conn) => {
-            let mut tx = sqlx::Connection::begin(conn).await?;
-            for (title, body) in notes {
-                sqlx::query("INSERT INTO notes (title, body) VALUES (?, ?)")
-                    .bind(title)
-                    .bind(body)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await
+            insert_each!(conn, "INSERT INTO notes (title, body) VALUES (?, ?)", notes)
         }
     }
 }

@@ -8,7 +8,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use sqlx::Connection as _;
+use support::network::{PgObjects, drop_mysql_databases, drop_postgres, mysql_url, postgres_url};
 use support::{Sandbox, Server};
 
 const PG_DATABASES: &str = "demo_db_";
@@ -22,15 +22,6 @@ const PLACEMENTS: [(&str, &str); 4] = [
     ("pgsc", "pgs"),
     ("mari", "my"),
 ];
-
-fn postgres_url() -> String {
-    std::env::var("TENANCY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn mysql_url() -> String {
-    std::env::var("TENANCY_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-}
 
 fn config() -> String {
     format!(
@@ -46,62 +37,9 @@ fn config() -> String {
 
 /// Drops what an interrupted run of this test left on the servers.
 fn clear_leftovers() {
-    support::block_on(async {
-        let mut pg = sqlx::PgConnection::connect(&postgres_url())
-            .await
-            .expect("PostgreSQL must be reachable at TENANCY_TEST_POSTGRES_URL");
-        for (kind, list) in [
-            (
-                "DATABASE",
-                "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
-            ),
-            (
-                "SCHEMA",
-                "SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, $1)",
-            ),
-        ] {
-            let prefix = if kind == "DATABASE" {
-                PG_DATABASES
-            } else {
-                PG_SCHEMAS
-            };
-            let names: Vec<String> = sqlx::query_scalar(list)
-                .bind(prefix)
-                .fetch_all(&mut pg)
-                .await
-                .expect("listing PostgreSQL leftovers");
-            for name in names {
-                let force = if kind == "DATABASE" {
-                    " WITH (FORCE)"
-                } else {
-                    " CASCADE"
-                };
-                let drop = format!("DROP {kind} \"{name}\"{force}");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-                    .execute(&mut pg)
-                    .await
-                    .expect("dropping a PostgreSQL leftover");
-            }
-        }
-        let mut my = sqlx::MySqlConnection::connect(&mysql_url())
-            .await
-            .expect("MariaDB must be reachable at TENANCY_TEST_MYSQL_URL");
-        let names: Vec<String> = sqlx::query_scalar(
-            "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA \
-             WHERE SCHEMA_NAME LIKE CONCAT(?, '%')",
-        )
-        .bind(MY_DATABASES)
-        .fetch_all(&mut my)
-        .await
-        .expect("listing MariaDB leftovers");
-        for name in names {
-            let drop = format!("DROP DATABASE `{name}`");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-                .execute(&mut my)
-                .await
-                .expect("dropping a MariaDB leftover");
-        }
-    });
+    drop_postgres(PgObjects::Databases, PG_DATABASES);
+    drop_postgres(PgObjects::Schemas, PG_SCHEMAS);
+    drop_mysql_databases(MY_DATABASES);
 }
 
 fn titles(listing: &Value) -> Vec<&str> {

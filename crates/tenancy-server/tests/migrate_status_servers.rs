@@ -8,20 +8,11 @@
 mod support;
 
 use serde_json::{Value, json};
-use sqlx::Connection as _;
 use support::Sandbox;
+use support::network::{PgObjects, drop_mysql_databases, drop_postgres, mysql_url, postgres_url};
 
 const PG_SCHEMAS: &str = "mstat_sc_";
 const MY_DATABASES: &str = "mstat_my_";
-
-fn postgres_url() -> String {
-    std::env::var("TENANCY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn mysql_url() -> String {
-    std::env::var("TENANCY_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-}
 
 fn config() -> String {
     format!(
@@ -35,44 +26,8 @@ fn config() -> String {
 
 /// Drops the schemas and databases an interrupted run of this test left behind.
 fn clear_leftovers() {
-    support::block_on(async {
-        let mut pg = sqlx::PgConnection::connect(&postgres_url())
-            .await
-            .expect("PostgreSQL must be reachable at TENANCY_TEST_POSTGRES_URL");
-        let schemas: Vec<String> = sqlx::query_scalar(
-            "SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, $1)",
-        )
-        .bind(PG_SCHEMAS)
-        .fetch_all(&mut pg)
-        .await
-        .expect("listing PostgreSQL leftovers");
-        for schema in schemas {
-            let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-                .execute(&mut pg)
-                .await
-                .expect("dropping a PostgreSQL leftover");
-        }
-
-        let mut my = sqlx::MySqlConnection::connect(&mysql_url())
-            .await
-            .expect("MariaDB must be reachable at TENANCY_TEST_MYSQL_URL");
-        let databases: Vec<String> = sqlx::query_scalar(
-            "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA \
-             WHERE SCHEMA_NAME LIKE CONCAT(?, '%')",
-        )
-        .bind(MY_DATABASES)
-        .fetch_all(&mut my)
-        .await
-        .expect("listing MariaDB leftovers");
-        for database in databases {
-            let drop = format!("DROP DATABASE `{database}`");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-                .execute(&mut my)
-                .await
-                .expect("dropping a MariaDB leftover");
-        }
-    });
+    drop_postgres(PgObjects::Schemas, PG_SCHEMAS);
+    drop_mysql_databases(MY_DATABASES);
 }
 
 fn state_of<'a>(status: &'a Value, id: &str) -> &'a Value {
