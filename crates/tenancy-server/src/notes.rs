@@ -36,8 +36,9 @@ pub enum NotesDb<'c> {
 
 impl<'c> From<&'c mut Connection> for NotesDb<'c> {
     fn from(conn: &'c mut Connection) -> Self {
-        // `Connection` is non-exhaustive; the three variants below are all it has today, and
-        // the accessors make the match total without naming a future backend.
+        // `Connection` is non-exhaustive, so it cannot be matched from this crate; these are
+        // all the backends it has. A new one must get its queries here before it can serve
+        // the demo, and the panic below names the mistake.
         if conn.as_sqlite().is_some() {
             return NotesDb::Sqlite(conn.as_sqlite().expect("checked just above"));
         }
