@@ -26,6 +26,52 @@ async fn create(tenancy: &Tenancy, raw: &str, server: &str) {
     tenancy.create_tenant(new).await.unwrap();
 }
 
+/// Tenant `far` on a network server reached through a proxy the test can cut or freeze,
+/// tenant `near` on SQLite, both served on a real socket.
+struct Outage {
+    proxy: Proxy,
+    tenancy: Tenancy,
+    client: Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Outage {
+    async fn start(kind: Kind, prefix: &str) -> Outage {
+        clear_leftovers(prefix).await;
+        let upstream = match kind {
+            Kind::MySql => network::mysql_url(),
+            _ => postgres_url(),
+        };
+        let proxy = Proxy::start(url_addr(&upstream)).await;
+        let url = url_via(&upstream, proxy.addr());
+        let dir = tempfile::tempdir().unwrap();
+        let pool = PoolOptions {
+            acquire_timeout: CONNECT_WAIT,
+            ..PoolOptions::default()
+        };
+        let servers = vec![(kind.server("pg", &url, prefix), ServerOptions::default())];
+        let tenancy = network::open(dir.path(), servers, pool, true).await;
+        create(&tenancy, "far", "pg").await;
+        create(&tenancy, "near", tenancy::LOCAL_SERVER).await;
+        let client = Client::new(network::serve(network::app(tenancy.clone())).await);
+        Outage {
+            proxy,
+            tenancy,
+            client,
+            _dir: dir,
+        }
+    }
+}
+
+/// Drops the network tenant's storage once its server is back.
+async fn finish(tenancy: Tenancy) {
+    tenancy
+        .delete_tenant(&network::tenant_id("far"))
+        .await
+        .unwrap();
+    tenancy.shutdown().await;
+}
+
 /// `CONCURRENT` requests for each tenant at once, each with how long it took.
 async fn burst(client: &Client, tenants: &[&str]) -> Vec<(String, Reply, Duration)> {
     let mut tasks = Vec::new();
@@ -47,23 +93,12 @@ async fn burst(client: &Client, tenants: &[&str]) -> Vec<(String, Reply, Duratio
 }
 
 async fn stopped_server_fails_fast_and_comes_back(kind: Kind, prefix: &str) {
-    clear_leftovers(prefix).await;
-    let upstream = match kind {
-        Kind::MySql => network::mysql_url(),
-        _ => postgres_url(),
-    };
-    let proxy = Proxy::start(url_addr(&upstream)).await;
-    let url = url_via(&upstream, proxy.addr());
-    let dir = tempfile::tempdir().unwrap();
-    let pool = PoolOptions {
-        acquire_timeout: CONNECT_WAIT,
-        ..PoolOptions::default()
-    };
-    let servers = vec![(kind.server("pg", &url, prefix), ServerOptions::default())];
-    let tenancy = network::open(dir.path(), servers, pool, true).await;
-    create(&tenancy, "far", "pg").await;
-    create(&tenancy, "near", tenancy::LOCAL_SERVER).await;
-    let client = Client::new(network::serve(network::app(tenancy.clone())).await);
+    let Outage {
+        proxy,
+        tenancy,
+        client,
+        _dir,
+    } = Outage::start(kind, prefix).await;
     for tenant in ["far", "near"] {
         assert_eq!(client.get(tenant, "/session").await.status, StatusCode::OK);
     }
@@ -99,33 +134,18 @@ async fn stopped_server_fails_fast_and_comes_back(kind: Kind, prefix: &str) {
         assert_eq!(reply.status, StatusCode::OK, "{tenant}: {reply:?}");
     }
 
-    tenancy
-        .delete_tenant(&network::tenant_id("far"))
-        .await
-        .unwrap();
-    tenancy.shutdown().await;
+    finish(tenancy).await;
 }
 
 /// A server that accepts connections but never answers (hung, or the network drops
 /// packets): a checkout gives up within its wait, and so does doctor's admin connection.
 async fn hung_server_fails_within_the_wait_and_comes_back(kind: Kind, prefix: &str) {
-    clear_leftovers(prefix).await;
-    let upstream = match kind {
-        Kind::MySql => network::mysql_url(),
-        _ => postgres_url(),
-    };
-    let proxy = Proxy::start(url_addr(&upstream)).await;
-    let url = url_via(&upstream, proxy.addr());
-    let dir = tempfile::tempdir().unwrap();
-    let pool = PoolOptions {
-        acquire_timeout: CONNECT_WAIT,
-        ..PoolOptions::default()
-    };
-    let servers = vec![(kind.server("pg", &url, prefix), ServerOptions::default())];
-    let tenancy = network::open(dir.path(), servers, pool, true).await;
-    create(&tenancy, "far", "pg").await;
-    create(&tenancy, "near", tenancy::LOCAL_SERVER).await;
-    let client = Client::new(network::serve(network::app(tenancy.clone())).await);
+    let Outage {
+        proxy,
+        tenancy,
+        client,
+        _dir,
+    } = Outage::start(kind, prefix).await;
     assert_eq!(client.get("far", "/session").await.status, StatusCode::OK);
 
     proxy.freeze();
@@ -169,11 +189,7 @@ async fn hung_server_fails_within_the_wait_and_comes_back(kind: Kind, prefix: &s
             .await;
     assert!(back, "the tenant answers again once its server is back");
 
-    tenancy
-        .delete_tenant(&network::tenant_id("far"))
-        .await
-        .unwrap();
-    tenancy.shutdown().await;
+    finish(tenancy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
