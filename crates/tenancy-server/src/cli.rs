@@ -402,7 +402,8 @@ pub struct MaintenanceArgs {
         value_name = "SECS",
         conflicts_with = "off",
         default_value_t = tenancy::DEFAULT_MAINTENANCE_RETRY_AFTER_SECS,
-        value_parser = clap::value_parser!(u32).range(1..=86_400)
+        value_parser = clap::value_parser!(u32)
+            .range(1..=i64::from(tenancy::MAX_MAINTENANCE_RETRY_AFTER_SECS))
     )]
     pub retry_after: u32,
 }

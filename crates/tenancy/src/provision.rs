@@ -22,6 +22,9 @@ use crate::tenant_id::TenantId;
 /// The `Retry-After` of maintenance when none is given, in seconds.
 pub const DEFAULT_MAINTENANCE_RETRY_AFTER_SECS: u32 = 60;
 
+/// The longest maintenance `Retry-After` the CLI and the admin API accept: a day.
+pub const MAX_MAINTENANCE_RETRY_AFTER_SECS: u32 = 86_400;
+
 /// How long a delete waits between marking a tenant `deleting` and dropping its storage.
 ///
 /// It is the freshness bound of the change log: other processes read changes every 500 ms

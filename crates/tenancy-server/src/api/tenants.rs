@@ -6,7 +6,9 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use tenancy::catalog::TenantFilter;
-use tenancy::{NewTenant, Tenancy, TenantId, TenantStatus, TenantUpdate};
+use tenancy::{
+    MAX_MAINTENANCE_RETRY_AFTER_SECS, NewTenant, Tenancy, TenantId, TenantStatus, TenantUpdate,
+};
 use utoipa::ToSchema;
 
 use super::auth::{Caller, TenantsRead, TenantsWrite};
@@ -19,8 +21,6 @@ use super::views::{TenantDetail, TenantPage, TenantView};
 const MAX_NAME: usize = 255;
 const MAX_PLAN: usize = 64;
 const MAX_REASON: usize = 1000;
-/// The longest `Retry-After` accepted for maintenance: one day.
-const MAX_RETRY_AFTER_SECS: u32 = 86_400;
 
 /// The body of `POST /api/v1/tenants`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -368,8 +368,8 @@ pub async fn maintenance_on(
     let secs = body
         .retry_after_secs
         .unwrap_or(tenancy::DEFAULT_MAINTENANCE_RETRY_AFTER_SECS);
-    if !(1..=MAX_RETRY_AFTER_SECS).contains(&secs) {
-        let detail = format!("must be between 1 and {MAX_RETRY_AFTER_SECS}");
+    if !(1..=MAX_MAINTENANCE_RETRY_AFTER_SECS).contains(&secs) {
+        let detail = format!("must be between 1 and {MAX_MAINTENANCE_RETRY_AFTER_SECS}");
         return Err(ApiError::invalid("retry_after_secs", detail));
     }
     let tenant = caller.tenancy.start_maintenance(&id, secs).await?;
