@@ -4,10 +4,15 @@
 #
 #   bench/run.sh [N ...]            default N: 1 100 1000 10000
 #
-# BACKEND=pg-schema runs the tenants on PostgreSQL, one schema each (prefix `benchload_`,
-# kept between runs so that N can grow: run the Ns in increasing order) against a baseline
-# that is one PostgreSQL schema with one pool of 32; drop the schemas with
-# BACKEND=pg-schema bench/run.sh --clean.
+# BACKEND picks where the tenants live, and the baseline follows it onto the same server:
+#   sqlite       one SQLite file per tenant; baseline: one SQLite file, one pool
+#   pg-schema    one PostgreSQL schema per tenant (prefix `benchload_`); baseline: schema
+#                `bench_baseline`, one pool of 32
+#   pg-database  one PostgreSQL database per tenant (prefix `benchdb_`); baseline as above
+#   mysql        one MySQL/MariaDB database per tenant (prefix `benchload_`); baseline:
+#                database `bench_baseline`, one pool of 32
+# Network tenants are kept between runs so that N can grow (run the Ns in increasing order);
+# drop them with BACKEND=<backend> bench/run.sh --clean.
 #
 # Environment (defaults in brackets):
 #   DURATION [10] WARMUP [3]        timed and warm-up seconds of each load run
@@ -16,7 +21,8 @@
 #   OUT [/tmp/tenancy-bench]        where data, logs and results go
 #   TENANCY_POOL_*                  passed through to the server (budget, idle timeout)
 #   LABEL                           a note added to the mix column (say, "budget 512")
-#   BACKEND [sqlite]                sqlite or pg-schema; PG_URL [postgres://postgres@127.0.0.1:5432/postgres]
+#   BACKEND [sqlite]                see above; PG_URL [postgres://postgres@127.0.0.1:5432/postgres],
+#                                   MYSQL_URL [mysql://root@127.0.0.1:3306]
 #
 # Needs release builds: cargo build --release -p artflow-tenancy-server -p artflow-tenancy-bench
 # Uses loopback only. Every step is bounded: servers are stopped at the end of each pair.
@@ -35,21 +41,43 @@ BASELINE_PORT=${BASELINE_PORT:-18090}
 COLD_PROBES=${COLD_PROBES:-10}
 BACKEND=${BACKEND:-sqlite}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-PG_PREFIX=benchload_
+MYSQL_URL=${MYSQL_URL:-mysql://root@127.0.0.1:3306}
+case "$BACKEND" in
+    sqlite) PREFIX=; DB_PORT= ;;
+    pg-schema) PREFIX=benchload_; DB_PORT=5432 ;;
+    pg-database) PREFIX=benchdb_; DB_PORT=5432 ;;
+    mysql) PREFIX=benchload_; DB_PORT=3306 ;;
+    *) echo "error: BACKEND must be sqlite, pg-schema, pg-database or mysql, not '$BACKEND'" >&2; exit 2 ;;
+esac
 [ $# -gt 0 ] || set -- 1 100 1000 10000
 
 if [ "$1" = "--clean" ]; then
-    psql -qAt "$PG_URL" -c "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace WHERE starts_with(nspname, '$PG_PREFIX')" |
-        psql -qAt "$PG_URL" -v ON_ERROR_STOP=0 > /dev/null 2>&1
-    rm -rf "$OUT/data/pg-schema"
+    case "$BACKEND" in
+        pg-schema)
+            psql -qAt "$PG_URL" -c "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace WHERE starts_with(nspname, '$PREFIX')" |
+                psql -qAt "$PG_URL" -v ON_ERROR_STOP=0 > /dev/null 2>&1 ;;
+        pg-database)
+            psql -qAt "$PG_URL" -c "SELECT format('DROP DATABASE %I;', datname) FROM pg_database WHERE starts_with(datname, '$PREFIX')" |
+                psql -qAt "$PG_URL" -v ON_ERROR_STOP=0 > /dev/null 2>&1 ;;
+        mysql)
+            mariadb -uroot -h127.0.0.1 -N -e "SELECT CONCAT('DROP DATABASE \`', schema_name, '\`;') FROM information_schema.schemata WHERE schema_name LIKE '${PREFIX}%'" |
+                mariadb -uroot -h127.0.0.1 -f > /dev/null 2>&1 ;;
+    esac
+    rm -rf "$OUT/data/$BACKEND"
     exit 0
 fi
 CONFIG=()
-if [ "$BACKEND" = pg-schema ]; then
+SERVER=()
+if [ "$BACKEND" != sqlite ]; then
     mkdir -p "$OUT"
-    printf '[servers.pg1]\nkind = "postgres"\nurl = "%s"\nisolation = "schema"\nprefix = "%s"\n' \
-        "$PG_URL" "$PG_PREFIX" > "$OUT/pg-schema.toml"
-    CONFIG=(--config "$OUT/pg-schema.toml")
+    case "$BACKEND" in
+        pg-schema) SERVER=(--server pg1); KIND=postgres; URL=$PG_URL; ISOLATION='isolation = "schema"' ;;
+        pg-database) SERVER=(--server pg1); KIND=postgres; URL=$PG_URL; ISOLATION='isolation = "database"' ;;
+        mysql) SERVER=(--server my1); KIND=mysql; URL=$MYSQL_URL; ISOLATION= ;;
+    esac
+    printf '[servers.%s]\nkind = "%s"\nurl = "%s"\n%s\nprefix = "%s"\n' \
+        "${SERVER[1]}" "$KIND" "$URL" "$ISOLATION" "$PREFIX" > "$OUT/$BACKEND.toml"
+    CONFIG=(--config "$OUT/$BACKEND.toml")
 fi
 
 mkdir -p "$OUT"
@@ -80,8 +108,13 @@ open_tenant_files() { # pid data_dir
     find "/proc/$1/fd" -type l -printf '%l\n' 2>/dev/null | grep -E "^$dir/[^/]+\.sqlite$" || true
 }
 
-# Open PostgreSQL connections of a process (established TCP connections to port 5432).
-pg_connections() { ss -tnpH state established '( dport = :5432 )' 2>/dev/null | grep -c "pid=$1," || true; }
+# Open connections of a process to the database server (established TCP connections).
+db_connections() { ss -tnpH state established "( dport = :$DB_PORT )" 2>/dev/null | grep -c "pid=$1," || true; }
+
+# PostgreSQL database mode: the tenant databases that have a connection open, one a line.
+pg_tenant_databases() {
+    psql -qAt "$PG_URL" -c "SELECT DISTINCT datname FROM pg_stat_activity WHERE starts_with(datname, '$PREFIX')" 2>/dev/null || true
+}
 
 sample() { # pid data_dir file: every 0.5 s while the process lives,
     # "rss_kb hwm_kb tenant_fds tenant_files threads" (sqlx runs one thread per SQLite
@@ -89,8 +122,10 @@ sample() { # pid data_dir file: every 0.5 s while the process lives,
     while kill -0 "$1" 2>/dev/null; do
         local files rss hwm
         rss=$(kb VmRSS "$1" || echo 0); hwm=$(kb VmHWM "$1" || echo 0)
-        if [ "$BACKEND" = pg-schema ]; then
-            echo "$rss $hwm $(pg_connections "$1") 1 $(kb Threads "$1" || echo 0)" >> "$3"
+        if [ "$BACKEND" = pg-database ]; then
+            echo "$rss $hwm $(db_connections "$1") $(pg_tenant_databases | grep -c . || true) $(kb Threads "$1" || echo 0)" >> "$3"
+        elif [ "$BACKEND" != sqlite ]; then
+            echo "$rss $hwm $(db_connections "$1") 1 $(kb Threads "$1" || echo 0)" >> "$3"
         else
             files=$(open_tenant_files "$1" "$2")
             echo "$rss $hwm $(printf '%s' "$files" | grep -c . || true) $(printf '%s' "$files" | sort -u | grep -c . || true) $(kb Threads "$1" || echo 0)" >> "$3"
@@ -116,10 +151,9 @@ loadgen() { # port tenants
 
 run_tenancy() { # n
     local n=$1 data=$OUT/data/sqlite-$1 samples=$OUT/samples-tenancy-$BACKEND-$1.txt
-    local placement=()
-    if [ "$BACKEND" = pg-schema ]; then data=$OUT/data/pg-schema; placement=(--server pg1); fi
+    [ "$BACKEND" = sqlite ] || data=$OUT/data/$BACKEND
     log "seeding $n tenants in $data ($BACKEND)"
-    "$BIN/seed" "${CONFIG[@]}" --data-dir "$data" --tenants "$n" "${placement[@]}" --json \
+    "$BIN/seed" "${CONFIG[@]}" --data-dir "$data" --tenants "$n" "${SERVER[@]}" --json \
         > "$OUT/seed-$BACKEND-$n.json"
     : > "$samples"
 
@@ -133,12 +167,17 @@ run_tenancy() { # n
 
     log "load on tenancy, N=$n"
     TENANCY_JSON=$(loadgen "$PORT" "$n") || { log "foreign rows on tenancy, N=$n"; FAILED=1; }
-    TENANCY_WARM_FILES=$(open_tenant_files "$pid" "$data" | sort -u)
+    # The tenants holding an open connection now, one "…/<id>.sqlite" or "<prefix><id>" a line.
+    if [ "$BACKEND" = pg-database ]; then
+        TENANCY_WARM_FILES=$(pg_tenant_databases | sed "s|^$PREFIX|/|; s|$|.sqlite|")
+    else
+        TENANCY_WARM_FILES=$(open_tenant_files "$pid" "$data" | sort -u)
+    fi
 
     # Cold: tenants that hold no open connection now (evicted, or idle-closed) on a fresh
     # TCP connection each; warm: one that does.
     COLD=n/a; COLD_MAX=n/a; WARM=n/a
-    if [ "$n" -gt 1 ] && [ "$BACKEND" = sqlite ]; then
+    if [ "$n" -gt 1 ] && { [ "$BACKEND" = sqlite ] || [ "$BACKEND" = pg-database ]; }; then
         local cold=() k
         for k in $(seq 1 "$n" | shuf -n $((COLD_PROBES * 4)) --random-source=<(yes)); do
             grep -q "/t$k.sqlite$" <<< "$TENANCY_WARM_FILES" || cold+=("$k")
@@ -151,7 +190,7 @@ run_tenancy() { # n
         fi
     fi
     local warm_id=t1
-    [ "$BACKEND" = sqlite ] && warm_id=$(head -1 <<< "$TENANCY_WARM_FILES" | sed -E 's|.*/(t[0-9]+)\.sqlite$|\1|')
+    [ "$BACKEND" = sqlite ] || [ "$BACKEND" = pg-database ] && warm_id=$(head -1 <<< "$TENANCY_WARM_FILES" | sed -E 's|.*/(t[0-9]+)\.sqlite$|\1|')
     if [ -n "$warm_id" ]; then
         WARM=$(for _ in $(seq 1 "$COLD_PROBES"); do probe "$warm_id.localhost" "$PORT"; done | median)
     fi
@@ -169,9 +208,10 @@ run_baseline() {
     local db=$OUT/data/baseline.sqlite samples=$OUT/samples-baseline.txt
     : > "$samples"
     local source=(--database "$db") check=(--baseline "$db")
-    if [ "$BACKEND" = pg-schema ]; then
-        source=(--postgres "$PG_URL" --max-connections 32); check=(--baseline-postgres "$PG_URL")
-    fi
+    case "$BACKEND" in
+        pg-*) source=(--postgres "$PG_URL" --max-connections 32); check=(--baseline-postgres "$PG_URL") ;;
+        mysql) source=(--mysql "$MYSQL_URL" --max-connections 32); check=(--baseline-mysql "$MYSQL_URL") ;;
+    esac
     "$BIN/baseline" "${source[@]}" --listen "127.0.0.1:$BASELINE_PORT" \
         > "$OUT/baseline.log" 2>&1 &
     local pid=$!

@@ -15,12 +15,13 @@ use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::{Extension, Router};
+use tenancy::sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use tenancy::sqlx::pool::PoolConnection;
 use tenancy::sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tenancy::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use tenancy::sqlx::{self, Postgres, Sqlite};
+use tenancy::sqlx::{self, MySql, Postgres, Sqlite};
 use tenancy_axum::Problem;
 use tenancy_server::demo::{self, NotesStore};
 use tenancy_server::notes::NotesDb;
@@ -33,8 +34,15 @@ const NOTES_TABLE: &str =
 const NOTES_TABLE_POSTGRES: &str =
     include_str!("../../crates/tenancy-server/migrations/postgres/0001_notes.sql");
 
-/// The schema the PostgreSQL baseline keeps its notes in.
+/// The demo's MySQL migration, for the baseline database.
+const NOTES_TABLE_MYSQL: &str =
+    include_str!("../../crates/tenancy-server/migrations/mysql/0001_notes.sql");
+
+/// The schema the PostgreSQL baseline keeps its notes in, and the database of the MySQL one.
 pub const POSTGRES_SCHEMA: &str = "bench_baseline";
+
+/// The database the MySQL/MariaDB baseline keeps its notes in.
+pub const MYSQL_DATABASE: &str = POSTGRES_SCHEMA;
 
 /// The tenant whose rows the baseline database holds, as far as the checks are concerned.
 pub const BASELINE_TENANT: &str = "t1";
@@ -56,6 +64,22 @@ impl Default for BaselineOptions {
             notes: 100,
         }
     }
+}
+
+/// Inserts `notes` notes titled `t1: note n` into `pool` with `insert` (the backend's
+/// spelling of the two-parameter insert), in one transaction.
+macro_rules! seed {
+    ($pool:expr, $insert:expr, $notes:expr) => {{
+        let mut tx = $pool.begin().await?;
+        for n in 1..=$notes {
+            sqlx::query($insert)
+                .bind(format!("{BASELINE_TENANT}: note {n}"))
+                .bind(format!("Seeded note {n} for the baseline"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+    }};
 }
 
 /// Opens (creating and seeding when new) the baseline database at `path`.
@@ -83,22 +107,13 @@ pub async fn open(path: &Path, options: &BaselineOptions) -> anyhow::Result<Sqli
     .await?;
     if exists.is_none() {
         sqlx::raw_sql(NOTES_TABLE).execute(&pool).await?;
-        seed(&pool, options.notes).await?;
+        seed!(
+            pool,
+            "INSERT INTO notes (title, body) VALUES (?, ?)",
+            options.notes
+        );
     }
     Ok(pool)
-}
-
-async fn seed(pool: &SqlitePool, notes: usize) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await?;
-    for n in 1..=notes {
-        sqlx::query("INSERT INTO notes (title, body) VALUES (?, ?)")
-            .bind(format!("{BASELINE_TENANT}: note {n}"))
-            .bind(format!("Seeded note {n} for the baseline"))
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 /// Opens (creating and seeding when new) the PostgreSQL baseline: schema
@@ -120,15 +135,48 @@ pub async fn open_postgres(url: &str, options: &BaselineOptions) -> anyhow::Resu
         .await?;
     if !exists {
         sqlx::raw_sql(NOTES_TABLE_POSTGRES).execute(&pool).await?;
-        let mut tx = pool.begin().await?;
-        for n in 1..=options.notes {
-            sqlx::query("INSERT INTO notes (title, body) VALUES ($1, $2)")
-                .bind(format!("{BASELINE_TENANT}: note {n}"))
-                .bind(format!("Seeded note {n} for the baseline"))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        seed!(
+            pool,
+            "INSERT INTO notes (title, body) VALUES ($1, $2)",
+            options.notes
+        );
+    }
+    Ok(pool)
+}
+
+/// Opens (creating and seeding when new) the MySQL/MariaDB baseline: database
+/// [`MYSQL_DATABASE`] on the server at `url`, created with the character set tenant
+/// databases get.
+pub async fn open_mysql(url: &str, options: &BaselineOptions) -> anyhow::Result<MySqlPool> {
+    let server = MySqlConnectOptions::from_str(url)?;
+    let mut admin = <sqlx::MySqlConnection as sqlx::Connection>::connect_with(&server).await?;
+    sqlx::raw_sql(
+        "CREATE DATABASE IF NOT EXISTS bench_baseline \
+         CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+    )
+    .execute(&mut admin)
+    .await?;
+    sqlx::Connection::close(admin).await?;
+
+    let pool = MySqlPoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .test_before_acquire(false)
+        .connect_with(server.database(MYSQL_DATABASE))
+        .await?;
+    let exists: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables \
+         WHERE table_schema = 'bench_baseline' AND table_name = 'notes'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    if exists == 0 {
+        sqlx::raw_sql(NOTES_TABLE_MYSQL).execute(&pool).await?;
+        seed!(
+            pool,
+            "INSERT INTO notes (title, body) VALUES (?, ?)",
+            options.notes
+        );
     }
     Ok(pool)
 }
@@ -138,68 +186,59 @@ pub fn app_postgres(pool: PgPool) -> Router {
     demo::router_with::<PgBaselineDb>().layer(Extension(pool))
 }
 
+/// The notes routes on every host, from the MySQL baseline's `pool`.
+pub fn app_mysql(pool: MySqlPool) -> Router {
+    demo::router_with::<MySqlBaselineDb>().layer(Extension(pool))
+}
+
 /// The notes routes on every host, from `pool`.
 pub fn app(pool: SqlitePool) -> Router {
     demo::router_with::<BaselineDb>().layer(Extension(pool))
 }
 
-/// The baseline's connection source: the one pool, carried as a request extension.
-#[derive(Debug, Clone)]
-pub struct BaselineDb(SqlitePool);
+/// A baseline connection source: one backend's single pool, carried as a request extension,
+/// handing the demo's handlers that backend's notes queries.
+macro_rules! baseline_db {
+    ($(#[$doc:meta])* $name:ident, $pool:ty, $database:ty, $variant:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name($pool);
 
-impl<S: Send + Sync> FromRequestParts<S> for BaselineDb {
-    type Rejection = Problem;
+        impl<S: Send + Sync> FromRequestParts<S> for $name {
+            type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
-        let pool = parts
-            .extensions
-            .get::<SqlitePool>()
-            .cloned()
-            .ok_or_else(no_pool)?;
-        Ok(BaselineDb(pool))
-    }
+            async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+                let pool = parts.extensions.get::<$pool>().cloned().ok_or_else(no_pool)?;
+                Ok($name(pool))
+            }
+        }
+
+        impl NotesStore for $name {
+            type Conn = PoolConnection<$database>;
+
+            async fn acquire(&self) -> Result<Self::Conn, Problem> {
+                self.0.acquire().await.map_err(pool_problem)
+            }
+
+            fn notes_db(conn: &mut Self::Conn) -> NotesDb<'_> {
+                NotesDb::$variant(conn)
+            }
+        }
+    };
 }
 
-impl NotesStore for BaselineDb {
-    type Conn = PoolConnection<Sqlite>;
-
-    async fn acquire(&self) -> Result<Self::Conn, Problem> {
-        self.0.acquire().await.map_err(pool_problem)
-    }
-
-    fn notes_db(conn: &mut Self::Conn) -> NotesDb<'_> {
-        NotesDb::Sqlite(conn)
-    }
-}
-
-/// The PostgreSQL baseline's connection source, carried as a request extension.
-#[derive(Debug, Clone)]
-pub struct PgBaselineDb(PgPool);
-
-impl<S: Send + Sync> FromRequestParts<S> for PgBaselineDb {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
-        let pool = parts
-            .extensions
-            .get::<PgPool>()
-            .cloned()
-            .ok_or_else(no_pool)?;
-        Ok(PgBaselineDb(pool))
-    }
-}
-
-impl NotesStore for PgBaselineDb {
-    type Conn = PoolConnection<Postgres>;
-
-    async fn acquire(&self) -> Result<Self::Conn, Problem> {
-        self.0.acquire().await.map_err(pool_problem)
-    }
-
-    fn notes_db(conn: &mut Self::Conn) -> NotesDb<'_> {
-        NotesDb::Postgres(conn)
-    }
-}
+baseline_db!(
+    /// The SQLite baseline's connection source.
+    BaselineDb, SqlitePool, Sqlite, Sqlite
+);
+baseline_db!(
+    /// The PostgreSQL baseline's connection source.
+    PgBaselineDb, PgPool, Postgres, Postgres
+);
+baseline_db!(
+    /// The MySQL/MariaDB baseline's connection source.
+    MySqlBaselineDb, MySqlPool, MySql, MySql
+);
 
 fn no_pool() -> Problem {
     Problem::new(

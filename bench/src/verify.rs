@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use tenancy::catalog::TenantFilter;
-use tenancy::sqlx::{self, PgPool, SqlitePool};
+use tenancy::sqlx::{self, MySqlPool, PgPool, SqlitePool};
 use tenancy::{Connection, Tenancy};
 
 /// What the isolation check found.
@@ -41,45 +41,57 @@ pub async fn tenants(tenancy: &Tenancy) -> anyhow::Result<IsolationReport> {
 /// Reads the baseline database, whose rows all belong to `tenant`.
 pub async fn baseline(pool: &SqlitePool, tenant: &str) -> anyhow::Result<IsolationReport> {
     let mut conn = pool.acquire().await?;
-    let (rows, foreign_rows) = count_sqlite(&mut conn, &format!("{tenant}:")).await?;
-    Ok(IsolationReport {
-        tenants: 1,
-        rows,
-        foreign_rows,
-        offenders: Vec::new(),
-    })
+    Ok(one_database(
+        count_sqlite(&mut conn, &format!("{tenant}:")).await?,
+    ))
 }
 
 /// Reads the PostgreSQL baseline's schema, whose rows all belong to `tenant`.
 pub async fn baseline_postgres(pool: &PgPool, tenant: &str) -> anyhow::Result<IsolationReport> {
     let mut conn = pool.acquire().await?;
-    let (rows, foreign_rows) = count_postgres(&mut conn, &format!("{tenant}:")).await?;
-    Ok(IsolationReport {
+    Ok(one_database(
+        count_postgres(&mut conn, &format!("{tenant}:")).await?,
+    ))
+}
+
+/// Reads the MySQL baseline's database, whose rows all belong to `tenant`.
+pub async fn baseline_mysql(pool: &MySqlPool, tenant: &str) -> anyhow::Result<IsolationReport> {
+    let mut conn = pool.acquire().await?;
+    Ok(one_database(
+        count_mysql(&mut conn, &format!("{tenant}:")).await?,
+    ))
+}
+
+/// The report on a single database holding `(rows, foreign_rows)`.
+fn one_database((rows, foreign_rows): (u64, u64)) -> IsolationReport {
+    IsolationReport {
         tenants: 1,
         rows,
         foreign_rows,
         offenders: Vec::new(),
-    })
+    }
 }
 
 /// Rows, and rows not starting with `prefix`, in one tenant's `notes`.
 async fn count(conn: &mut Connection, prefix: &str) -> anyhow::Result<(u64, u64)> {
-    let len = prefix.len() as i64;
-    let (rows, foreign): (i64, i64) = match conn {
-        Connection::Sqlite(conn) => return count_sqlite(conn, prefix).await,
-        Connection::Postgres(conn) => return count_postgres(conn, prefix).await,
-        Connection::MySql(conn) => (
-            sqlx::query_scalar("SELECT COUNT(*) FROM notes")
-                .fetch_one(&mut *conn)
-                .await?,
-            sqlx::query_scalar("SELECT COUNT(*) FROM notes WHERE substr(title, 1, ?) <> ?")
-                .bind(len)
-                .bind(prefix)
-                .fetch_one(&mut *conn)
-                .await?,
-        ),
+    match conn {
+        Connection::Sqlite(conn) => count_sqlite(conn, prefix).await,
+        Connection::Postgres(conn) => count_postgres(conn, prefix).await,
+        Connection::MySql(conn) => count_mysql(conn, prefix).await,
         other => anyhow::bail!("no isolation check for {:?}", other.backend()),
-    };
+    }
+}
+
+async fn count_mysql(conn: &mut sqlx::MySqlConnection, prefix: &str) -> anyhow::Result<(u64, u64)> {
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notes")
+        .fetch_one(&mut *conn)
+        .await?;
+    let foreign: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM notes WHERE substr(title, 1, ?) <> ?")
+            .bind(prefix.len() as i64)
+            .bind(prefix)
+            .fetch_one(&mut *conn)
+            .await?;
     Ok((rows as u64, foreign as u64))
 }
 

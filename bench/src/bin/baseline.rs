@@ -1,4 +1,4 @@
-//! Serves the demo's notes handlers from one SQLite database and one pool, with no tenant
+//! Serves the demo's notes handlers from one database (SQLite, or PostgreSQL or MySQL) and one pool, with no tenant
 //! identification: the no-tenancy baseline of the benchmarks.
 
 use std::net::SocketAddr;
@@ -22,8 +22,11 @@ struct Args {
     #[arg(long, default_value_t = BaselineOptions::default().max_connections)]
     max_connections: u32,
     /// Serve from schema `bench_baseline` on this PostgreSQL server instead of SQLite.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "mysql")]
     postgres: Option<String>,
+    /// Serve from database `bench_baseline` on this MySQL/MariaDB server instead of SQLite.
+    #[arg(long, value_name = "URL")]
+    mysql: Option<String>,
 }
 
 #[tokio::main]
@@ -33,9 +36,10 @@ async fn main() -> anyhow::Result<()> {
         max_connections: args.max_connections,
         ..BaselineOptions::default()
     };
-    let app = match &args.postgres {
-        Some(url) => baseline::app_postgres(baseline::open_postgres(url, &options).await?),
-        None => baseline::app(baseline::open(&args.database, &options).await?),
+    let app = match (&args.postgres, &args.mysql) {
+        (Some(url), _) => baseline::app_postgres(baseline::open_postgres(url, &options).await?),
+        (None, Some(url)) => baseline::app_mysql(baseline::open_mysql(url, &options).await?),
+        (None, None) => baseline::app(baseline::open(&args.database, &options).await?),
     };
     let listener = TcpListener::bind(args.listen)
         .await

@@ -24,12 +24,22 @@ struct Args {
     /// Check the PostgreSQL baseline on this server instead of the tenants.
     #[arg(long, value_name = "URL", conflicts_with = "baseline")]
     baseline_postgres: Option<String>,
+    /// Check the MySQL/MariaDB baseline on this server instead of the tenants.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["baseline", "baseline_postgres"])]
+    baseline_mysql: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     let report = match (&args.baseline, &args.baseline_postgres) {
+        (None, None) if args.baseline_mysql.is_some() => {
+            let url = args.baseline_mysql.as_deref().unwrap_or_default();
+            let pool = baseline::open_mysql(url, &baseline::BaselineOptions::default()).await?;
+            let report = verify::baseline_mysql(&pool, baseline::BASELINE_TENANT).await?;
+            pool.close().await;
+            report
+        }
         (None, Some(url)) => {
             let options = baseline::BaselineOptions::default();
             let pool = baseline::open_postgres(url, &options).await?;
