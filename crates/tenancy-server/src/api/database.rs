@@ -182,6 +182,8 @@ pub async fn reset(
     Body(body): Body<Reset>,
 ) -> Result<Json<TenantView>, ApiError> {
     let id = path_id(&id)?;
+    // An unknown tenant is 404 whatever the confirmation says.
+    caller.tenancy.catalog().require_tenant(&id).await?;
     if body.confirm != id.as_str() {
         let detail = format!("must be the tenant id '{id}', to confirm that its data is to go");
         return Err(ApiError::invalid("confirm", detail));
