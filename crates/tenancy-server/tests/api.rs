@@ -89,14 +89,24 @@ const ROUTES: &[(&str, &str, &str, bool)] = &[
         false,
     ),
     ("POST", "/api/v1/tenants/acme/reset", "admin", true),
-    ("POST", "/api/v1/tenants/acme/migrate", "tenants:write", true),
+    (
+        "POST",
+        "/api/v1/tenants/acme/migrate",
+        "tenants:write",
+        true,
+    ),
     ("POST", "/api/v1/seed", "tenants:write", true),
     ("POST", "/api/v1/sql", "admin", true),
     ("GET", "/api/v1/migrations", "tenants:read", false),
     ("POST", "/api/v1/migrations", "tenants:write", true),
     ("GET", "/api/v1/migrations/status", "tenants:read", false),
     ("GET", "/api/v1/migrations/7", "tenants:read", false),
-    ("POST", "/api/v1/migrations/7/resume", "tenants:write", false),
+    (
+        "POST",
+        "/api/v1/migrations/7/resume",
+        "tenants:write",
+        false,
+    ),
     ("GET", "/api/v1/doctor", "tenants:read", false),
     ("POST", "/api/v1/doctor/repair", "tenants:write", true),
 ];
@@ -1334,10 +1344,7 @@ fn every_cli_command_has_its_route() {
         let groups = ["tenants", "domains", "keys", "traffic"];
         let known = CLI_ONLY.contains(&command.as_str()) || groups.contains(&command.as_str());
         let route = CLI_ROUTES.iter().find(|(cli, _)| cli == command);
-        assert!(
-            known || route.is_some(),
-            "`tenancy {command}` has no route"
-        );
+        assert!(known || route.is_some(), "`tenancy {command}` has no route");
         if let Some((_, route)) = route {
             let (method, path) = route.split_once(' ').unwrap();
             let operation = &document["paths"][path][method.to_lowercase()];

@@ -466,7 +466,18 @@ pub async fn resume(
         return Err(ApiError::new("run_not_resumable", detail));
     }
 
-    let claimed = caller.tenancy.claim_run(run_id).await?;
+    let claimed = caller
+        .tenancy
+        .claim_run(run_id)
+        .await
+        .map_err(|error| match error {
+            // Another request claimed it since it was read.
+            tenancy::Error::InvalidInput {
+                field: "run",
+                reason,
+            } => ApiError::new("run_not_resumable", reason),
+            other => other.into(),
+        })?;
     spawn_run(caller.tenancy.clone(), claimed);
     accepted(&caller.tenancy, run_id).await
 }
@@ -513,13 +524,7 @@ pub async fn status(
     let mut rows = Vec::new();
     let mut per_version: BTreeMap<String, usize> = BTreeMap::new();
     for tenant in &tenants {
-        let state = match caller.tenancy.migration_status(tenant).await {
-            Ok(state) => state,
-            Err(error) => MigrationState {
-                problem: Some(tenancy::error_chain(&error)),
-                ..MigrationState::default()
-            },
-        };
+        let state = state_of(&caller.tenancy, tenant).await;
         let version = state.version().map_or("none".to_owned(), |v| v.to_string());
         *per_version.entry(version).or_default() += 1;
         if !pending_only || !state.pending.is_empty() || state.problem.is_some() {
@@ -537,6 +542,17 @@ pub async fn status(
         tenants: rows,
         per_version,
     }))
+}
+
+/// Where a tenant's database stands; one that cannot be read has that as its problem.
+async fn state_of(tenancy: &Tenancy, tenant: &tenancy::Tenant) -> MigrationState {
+    match tenancy.migration_status(tenant).await {
+        Ok(state) => state,
+        Err(error) => MigrationState {
+            problem: Some(tenancy::error_chain(&error)),
+            ..MigrationState::default()
+        },
+    }
 }
 
 /// Apply a tenant's pending migrations now, as a run of one, and answer its outcome.

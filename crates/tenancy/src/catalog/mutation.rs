@@ -414,7 +414,8 @@ impl Mutation {
                 Ok(Some(id.clone()))
             }
             Mutation::RecordSeed { id } | Mutation::RecordSql { id, .. } => {
-                require_status(conn, id, &[Active], "change its database").await?;
+                let allowed = [Active, Suspended, Maintenance];
+                require_status(conn, id, &allowed, "change its database").await?;
                 Ok(Some(id.clone()))
             }
             Mutation::SetTrafficRules { scope, rules } => {
