@@ -726,3 +726,62 @@ fn every_job_route_that_changes_something_writes_an_audit_entry() {
         "{repaired:#}"
     );
 }
+
+// OpenAPI
+
+/// The job routes' answers carry exactly the fields their schemas in the document name.
+#[test]
+fn job_answers_carry_the_fields_their_schemas_name() {
+    let jobs = Jobs::new(&[]);
+    jobs.create(&["acme"], &[]);
+    let jobs = jobs.serve();
+    let document = jobs.call(None, "GET", "/api/v1/openapi.json", None).json();
+    let fields_of = |schema: &str| -> BTreeSet<String> {
+        let properties = &document["components"]["schemas"][schema]["properties"];
+        let properties = properties.as_object();
+        let properties = properties.unwrap_or_else(|| panic!("{schema} has properties"));
+        properties.keys().cloned().collect()
+    };
+    let keys = |value: &Value| -> BTreeSet<String> {
+        let object = value.as_object();
+        object
+            .unwrap_or_else(|| panic!("{value} is an object"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+
+    let started = jobs.admin("POST", "/api/v1/migrations", None);
+    let run = jobs.poll(&run_path(&started), |run| {
+        run["run"]["status"] == "completed"
+    });
+    assert_eq!(keys(&run), fields_of("RunDetail"));
+    assert_eq!(keys(&run["run"]), fields_of("RunView"));
+    assert_eq!(keys(&run["progress"]), fields_of("RunProgress"));
+    assert_eq!(keys(&run["tenants"][0]), fields_of("RunTenantView"));
+    let page = jobs.admin("GET", "/api/v1/migrations", None).json();
+    assert_eq!(keys(&page), fields_of("RunPage"));
+    let status = jobs.admin("GET", "/api/v1/migrations/status", None).json();
+    assert_eq!(keys(&status), fields_of("MigrationStatus"));
+    assert_eq!(
+        keys(&status["tenants"][0]),
+        fields_of("TenantMigrationState")
+    );
+    let one = jobs
+        .admin("POST", "/api/v1/tenants/acme/migrate", None)
+        .json();
+    assert_eq!(keys(&one), fields_of("TenantMigration"));
+
+    let seeded = jobs.admin("POST", "/api/v1/seed", None).json();
+    assert_eq!(keys(&seeded), fields_of("SeedReport"));
+    assert_eq!(keys(&seeded["results"][0]), fields_of("SeedResult"));
+    let body = json!({ "sql": "SELECT 1 AS one" });
+    let ran = jobs.admin("POST", "/api/v1/sql", Some(body)).json();
+    assert_eq!(keys(&ran), fields_of("SqlReport"));
+    assert_eq!(keys(&ran["results"][0]), fields_of("SqlResult"));
+
+    let report = jobs.admin("GET", "/api/v1/doctor", None).json();
+    assert_eq!(keys(&report), fields_of("DoctorView"));
+    let repaired = jobs.admin("POST", "/api/v1/doctor/repair", None).json();
+    assert_eq!(keys(&repaired), fields_of("RepairView"));
+}
