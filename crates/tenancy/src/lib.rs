@@ -49,8 +49,8 @@ pub use error::{BoxError, Error, ErrorKind, error_chain};
 pub use migrate::{EmbeddedMigration, TenantMigrations};
 pub use pool::{PoolOptions, PoolStats, PooledConnection};
 pub use provision::{
-    DEFAULT_MAINTENANCE_RETRY_AFTER_SECS, DoctorReport, MAX_MAINTENANCE_RETRY_AFTER_SECS, Orphan,
-    RepairReport, Repaired, TenantRef, Unreachable,
+    Creation, DEFAULT_MAINTENANCE_RETRY_AFTER_SECS, DoctorReport, MAX_MAINTENANCE_RETRY_AFTER_SECS,
+    Orphan, RepairReport, Repaired, TenantRef, Unreachable,
 };
 pub use server::{Backend, Connection, Isolation, Server};
 pub use tenancy::{BoxFuture, LOCAL_SERVER, Seeder, ServerOptions, Tenancy, TenancyBuilder};

@@ -39,6 +39,17 @@ impl Tenancy {
     /// Creating a `failed` tenant again retries it. On failure the tenant is left `failed`
     /// with the reason, no partial database remains, and the error is returned.
     pub async fn create_tenant(&self, new: NewTenant) -> Result<Tenant, Error> {
+        self.start_creation(new).await?.finish().await
+    }
+
+    /// The first half of [`Tenancy::create_tenant`]: checks the request and writes the
+    /// tenant as `provisioning`, leaving the storage to [`Creation::finish`], which a caller
+    /// may run in the background.
+    ///
+    /// Everything refused here (a taken id, leftover storage, an unknown server) leaves no
+    /// trace. A creation dropped without finishing leaves the tenant `provisioning`, which
+    /// `doctor` reports and [`Tenancy::repair`] resolves.
+    pub async fn start_creation(&self, new: NewTenant) -> Result<Creation, Error> {
         if new.seed && self.inner.seeder.is_none() {
             return Err(Error::InvalidInput {
                 field: "seed",
@@ -66,10 +77,13 @@ impl Tenancy {
         })
         .await?;
         let tenant = self.catalog().require_tenant(&new.id).await?;
-
-        let created = self.provision(&server, &tenant, new.seed).await;
-        drop(file_lock);
-        created
+        Ok(Creation {
+            tenancy: self.clone(),
+            server,
+            tenant,
+            seed: new.seed,
+            file_lock,
+        })
     }
 
     /// Builds the storage of a tenant written as `provisioning`, then records the outcome.
@@ -422,13 +436,21 @@ impl Tenancy {
     /// A delete that failed half-way leaves the tenant `deleting`; calling this again
     /// finishes it.
     pub async fn delete_tenant(&self, id: &TenantId) -> Result<(), Error> {
-        self.apply(Mutation::MarkDeleting { id: id.clone() })
-            .await?;
-        let tenant = self.catalog().require_tenant(id).await?;
+        let tenant = self.mark_deleting(id).await?;
         self.finish_delete(&tenant).await
     }
 
-    async fn finish_delete(&self, tenant: &Tenant) -> Result<(), Error> {
+    /// The first half of [`Tenancy::delete_tenant`]: marks the tenant `deleting`, so it is
+    /// no longer served, and answers it. Marking a tenant already `deleting` succeeds.
+    pub async fn mark_deleting(&self, id: &TenantId) -> Result<Tenant, Error> {
+        self.apply(Mutation::MarkDeleting { id: id.clone() })
+            .await?;
+        self.catalog().require_tenant(id).await
+    }
+
+    /// The second half of [`Tenancy::delete_tenant`], for a tenant marked `deleting`:
+    /// waits out the grace from the mark, drops the storage and removes the row.
+    pub async fn finish_delete(&self, tenant: &Tenant) -> Result<(), Error> {
         let server = self.server(&tenant.server)?;
         // `updated_at` is when the tenant was marked: a delete finished long after (by
         // repair, or run again) does not wait again.
@@ -442,6 +464,81 @@ impl Tenancy {
         })
         .await?;
         Ok(())
+    }
+
+    /// Drops a tenant's database and builds it again, empty: migrations applied, and the
+    /// seeder run when `seed` is set. Every row the tenant had is gone; its catalog entry,
+    /// domains and traffic rules stay.
+    ///
+    /// Only a tenant with storage (`active`, `suspended`, `maintenance`) can be reset. An
+    /// active tenant is put in maintenance while its database is rebuilt, so that no request
+    /// meets it half-built, and made active again after; a tenant suspended or in
+    /// maintenance stays so. Like a delete, the drop waits a second from that change, for
+    /// every process sharing the catalog to have closed its connections.
+    ///
+    /// A reset that fails leaves the tenant in maintenance (or suspended), its database
+    /// possibly missing, which `doctor` reports; resetting again finishes it.
+    pub async fn reset_tenant(&self, id: &TenantId, seed: bool) -> Result<Tenant, Error> {
+        if seed && self.inner.seeder.is_none() {
+            return Err(Error::InvalidInput {
+                field: "seed",
+                reason: "this application has no seeder; reset the tenant without seeding"
+                    .to_owned(),
+            });
+        }
+        let tenant = self.catalog().require_tenant(id).await?;
+        if !tenant.status.has_storage() {
+            return Err(Error::InvalidState {
+                tenant_id: id.clone(),
+                status: tenant.status,
+                operation: "reset",
+            });
+        }
+        let was_active = tenant.status == TenantStatus::Active;
+        let tenant = match was_active {
+            true => {
+                self.start_maintenance(id, DEFAULT_MAINTENANCE_RETRY_AFTER_SECS)
+                    .await?
+            }
+            false => tenant,
+        };
+
+        self.rebuild_storage(&tenant, seed).await?;
+        match was_active {
+            true => self.end_maintenance(id).await,
+            false => self.catalog().require_tenant(id).await,
+        }
+    }
+
+    /// Drops and builds a tenant's storage under the lock migration runs take, then records
+    /// the reset. The tenant is not served meanwhile (see [`Self::reset_tenant`]).
+    async fn rebuild_storage(&self, tenant: &Tenant, seed: bool) -> Result<(), Error> {
+        let server = self.server(&tenant.server)?.clone();
+        let wait = self.pool_options().acquire_timeout;
+        let file_lock = server.lock_file(&tenant.database, wait).await?;
+        if server.backend() == Backend::Sqlite && file_lock.is_none() {
+            // A migration run or a repair holds the tenant for longer than a checkout wait.
+            return Err(Error::StillInUse(tenant.id.clone()));
+        }
+        let marked_for = (Utc::now() - tenant.updated_at)
+            .to_std()
+            .unwrap_or_default();
+        tokio::time::sleep(DELETE_GRACE.saturating_sub(marked_for)).await;
+        self.release_old_connections(&tenant.id, &server, &tenant.database)
+            .await?;
+
+        self.drop_storage(&server, &tenant.database).await?;
+        let session_lock = self.build_storage(&server, tenant, seed).await?;
+        let recorded = self
+            .apply(Mutation::RecordReset {
+                id: tenant.id.clone(),
+                seeded: seed,
+            })
+            .await;
+        self.unlock_session(&server, session_lock, &tenant.database)
+            .await;
+        drop(file_lock);
+        recorded.map(drop)
     }
 
     /// Checks the catalog against the servers' storage. Changes nothing.
@@ -641,6 +738,39 @@ impl Tenancy {
             true => Ok(Some((None, Some(conn)))),
             false => Ok(None),
         }
+    }
+}
+
+/// A tenant written as `provisioning` by [`Tenancy::start_creation`], whose storage is still
+/// to be built.
+///
+/// It holds the tenant's creation lock (on SQLite) until it finishes or is dropped.
+#[derive(Debug)]
+#[must_use = "a creation that is not finished leaves the tenant provisioning"]
+pub struct Creation {
+    tenancy: Tenancy,
+    server: Server,
+    tenant: Tenant,
+    seed: bool,
+    file_lock: Option<FileLock>,
+}
+
+impl Creation {
+    /// The tenant, as written: `provisioning`.
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// Builds the storage, runs the migrations and the seeder, and makes the tenant
+    /// `active`; on failure, drops what was built and leaves the tenant `failed` with the
+    /// reason, and returns the error.
+    pub async fn finish(self) -> Result<Tenant, Error> {
+        let created = self
+            .tenancy
+            .provision(&self.server, &self.tenant, self.seed)
+            .await;
+        drop(self.file_lock);
+        created
     }
 }
 

@@ -34,6 +34,7 @@ needs! {
     KeysAdmin => Scope::KeysAdmin,
     AuditRead => Scope::AuditRead,
     MetricsRead => Scope::MetricsRead,
+    Admin => Scope::Admin,
 }
 
 /// An authenticated caller whose key allows `N`'s scope.

@@ -28,8 +28,11 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod cache;
+pub mod database;
+pub mod doctor;
 pub mod domains;
 pub mod keys;
+pub mod migrations;
 pub mod problem;
 pub mod query;
 pub mod tenants;
@@ -103,6 +106,22 @@ fn routes() -> OpenApiRouter<Tenancy> {
             traffic::set_plan,
             traffic::clear_plan
         ))
+        .merge(job_routes())
+}
+
+/// Lifecycle and database jobs: reset, migrate, seed, SQL, migration runs, doctor.
+fn job_routes() -> OpenApiRouter<Tenancy> {
+    OpenApiRouter::new()
+        .routes(routes!(database::reset))
+        .routes(routes!(database::seed))
+        .routes(routes!(database::run_sql))
+        .routes(routes!(migrations::migrate_tenant))
+        .routes(routes!(migrations::list, migrations::start))
+        .routes(routes!(migrations::status))
+        .routes(routes!(migrations::show))
+        .routes(routes!(migrations::resume))
+        .routes(routes!(doctor::check))
+        .routes(routes!(doctor::repair))
 }
 
 fn base_document() -> OpenApi {

@@ -99,6 +99,16 @@ pub const CODES: &[ProblemCode] = &[
         "the tenant has no such domain",
     ),
     row(
+        "run_not_found",
+        StatusCode::NOT_FOUND,
+        "no migration run has this id",
+    ),
+    row(
+        "run_not_resumable",
+        StatusCode::CONFLICT,
+        "the migration run completed, or is still being executed",
+    ),
+    row(
         "api_key_not_found",
         StatusCode::NOT_FOUND,
         "no API key has this id",

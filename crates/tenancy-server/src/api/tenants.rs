@@ -145,13 +145,18 @@ async fn detail(tenancy: &Tenancy, id: &TenantId) -> Result<TenantDetail, ApiErr
     })
 }
 
-/// Create a tenant: storage, migrations, optional seed; answered once it is active.
+/// Create a tenant: storage, migrations, optional seed; answered once it is active, or at
+/// once with `?background=true`.
 #[utoipa::path(
     post, path = "/api/v1/tenants", tag = "tenants",
+    params(
+        ("background" = Option<bool>, Query, description = "Answer 202 as soon as the tenant is recorded `provisioning`; poll `Location` until it is `active` or `failed`"),
+    ),
     request_body = CreateTenant,
     security(("bearer" = ["tenants:write"])),
     responses(
         (status = 201, description = "The tenant, active", body = TenantDetail),
+        (status = 202, description = "The tenant, provisioning; `Location` names it", body = TenantDetail),
         (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
         (status = 409, description = "The id is taken", body = ProblemBody),
         (status = 422, description = "A value was refused", body = ProblemBody),
@@ -159,22 +164,50 @@ async fn detail(tenancy: &Tenancy, id: &TenantId) -> Result<TenantDetail, ApiErr
 )]
 pub async fn create(
     caller: Caller<TenantsWrite>,
+    params: Params,
     Body(body): Body<CreateTenant>,
 ) -> Result<Response, ApiError> {
+    params.only(&["background"])?;
+    let background = params.parsed::<bool>("background")?.unwrap_or(false);
     let new = validate_create(&caller.tenancy, body)?;
     let id = new.id.clone();
-    caller.tenancy.create_tenant(new).await?;
+    let creation = caller.tenancy.start_creation(new).await?;
 
-    let location = format!("/api/v1/tenants/{id}");
-    let mut response = (
-        StatusCode::CREATED,
-        Json(detail(&caller.tenancy, &id).await?),
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
+    let status = match background {
+        true => {
+            tokio::spawn(finish_creation(creation));
+            StatusCode::ACCEPTED
+        }
+        false => {
+            creation.finish().await?;
+            StatusCode::CREATED
+        }
+    };
+    let detail = detail(&caller.tenancy, &id).await?;
+    Ok(with_location(
+        status,
+        Json(detail),
+        &format!("/api/v1/tenants/{id}"),
+    ))
+}
+
+/// Finishes a creation answered 202. Its failure is the tenant's: `failed` with the reason,
+/// which is where the client looks.
+async fn finish_creation(creation: tenancy::Creation) {
+    let tenant_id = creation.tenant().id.clone();
+    if let Err(error) = creation.finish().await {
+        let error = tenancy::error_chain(&error);
+        tracing::warn!(%tenant_id, %error, "a background creation failed");
+    }
+}
+
+/// An answer with a `Location` header.
+pub fn with_location(status: StatusCode, body: impl IntoResponse, location: &str) -> Response {
+    let mut response = (status, body).into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
-    Ok(response)
+    response
 }
 
 /// List tenants by id, a page at a time.
@@ -282,13 +315,14 @@ pub async fn update(
     Ok(Json(tenant.into()))
 }
 
-/// Delete a tenant and its storage. Answered once the storage is gone.
+/// Delete a tenant and its storage: answered 202 once the tenant is `deleting` (no longer
+/// served); it is gone (404) once its storage is dropped.
 #[utoipa::path(
     delete, path = "/api/v1/tenants/{id}", tag = "tenants",
     params(("id" = String, Path, description = "The tenant id")),
     security(("bearer" = ["tenants:write"])),
     responses(
-        (status = 204, description = "Deleted"),
+        (status = 202, description = "The tenant, deleting; `Location` names it", body = TenantView),
         (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
         (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
     )
@@ -296,10 +330,21 @@ pub async fn update(
 pub async fn delete(
     caller: Caller<TenantsWrite>,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
-    caller.tenancy.delete_tenant(&id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let tenant = caller.tenancy.mark_deleting(&id).await?;
+    let view = TenantView::from(tenant.clone());
+
+    let tenancy = caller.tenancy.clone();
+    tokio::spawn(async move {
+        // A delete stopped here leaves the tenant `deleting`; deleting again finishes it.
+        if let Err(error) = tenancy.finish_delete(&tenant).await {
+            let error = tenancy::error_chain(&error);
+            tracing::warn!(tenant_id = %tenant.id, %error, "a background delete failed");
+        }
+    });
+    let location = format!("/api/v1/tenants/{id}");
+    Ok(with_location(StatusCode::ACCEPTED, Json(view), &location))
 }
 
 /// Suspend a tenant: its requests get 403 and its connections close.

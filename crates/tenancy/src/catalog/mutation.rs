@@ -117,6 +117,40 @@ pub enum Mutation {
         /// Whether the versions were reverted (a rollback) rather than applied.
         reverted: bool,
     },
+    /// Records that a migration run started, or was resumed, over `tenants` tenants. The
+    /// run's own journal is written apart (it is bookkeeping); this is its audit entry.
+    RunStarted {
+        /// The run.
+        run_id: i64,
+        /// `migrate` or `rollback`.
+        kind: &'static str,
+        /// How many tenants it handles.
+        tenants: usize,
+        /// Whether an interrupted run was taken up again.
+        resumed: bool,
+    },
+    /// Records that a tenant's database was dropped and built again, empty and migrated.
+    /// Only a tenant with storage (`active`, `suspended`, `maintenance`) can be reset.
+    RecordReset {
+        /// The tenant.
+        id: TenantId,
+        /// Whether the seeder ran on the new database.
+        seeded: bool,
+    },
+    /// Records that the application's seeder ran on a tenant's database.
+    RecordSeed {
+        /// The tenant.
+        id: TenantId,
+    },
+    /// Records that an SQL statement was run on a tenant's database, and how it went.
+    RecordSql {
+        /// The tenant.
+        id: TenantId,
+        /// The statement.
+        sql: String,
+        /// The error, when it failed.
+        error: Option<String>,
+    },
     /// Sets (or with `None` removes) the traffic rules of a plan or a tenant.
     SetTrafficRules {
         /// The plan or tenant.
@@ -176,6 +210,11 @@ impl Mutation {
                 reverted: false, ..
             } => "tenant.migrated",
             Mutation::RecordMigration { reverted: true, .. } => "tenant.rolled_back",
+            Mutation::RunStarted { resumed: false, .. } => "migration.started",
+            Mutation::RunStarted { resumed: true, .. } => "migration.resumed",
+            Mutation::RecordReset { .. } => "tenant.reset",
+            Mutation::RecordSeed { .. } => "tenant.seeded",
+            Mutation::RecordSql { .. } => "tenant.sql_run",
             Mutation::SetTrafficRules { rules: Some(_), .. } => "traffic.rules_set",
             Mutation::SetTrafficRules { rules: None, .. } => "traffic.rules_removed",
             Mutation::CreateApiKey { .. } => "api_key.created",
@@ -200,10 +239,14 @@ impl Mutation {
             | Mutation::MarkDeleting { id }
             | Mutation::Remove { id }
             | Mutation::AddDomain { id, .. }
-            | Mutation::RecordMigration { id, .. } => Some(id),
+            | Mutation::RecordMigration { id, .. }
+            | Mutation::RecordReset { id, .. }
+            | Mutation::RecordSeed { id }
+            | Mutation::RecordSql { id, .. } => Some(id),
             Mutation::SetTrafficRules { scope, .. } => scope.tenant_id(),
             Mutation::ClearCache { id } => id.as_ref(),
             Mutation::RemoveDomain { .. }
+            | Mutation::RunStarted { .. }
             | Mutation::SetPrimaryDomain { .. }
             | Mutation::CreateApiKey { .. }
             | Mutation::RevokeApiKey { .. }
@@ -246,6 +289,14 @@ impl Mutation {
             } => {
                 json!({ "run_id": run_id, "versions": versions })
             }
+            Mutation::RunStarted {
+                run_id,
+                kind,
+                tenants,
+                ..
+            } => json!({ "run_id": run_id, "kind": kind, "tenants": tenants }),
+            Mutation::RecordReset { seeded, .. } => json!({ "seeded": seeded }),
+            Mutation::RecordSql { sql, error, .. } => json!({ "sql": sql, "error": error }),
             Mutation::SetTrafficRules { scope, rules } => {
                 json!({ "scope": scope.to_string(), "rules": rules })
             }
@@ -354,6 +405,17 @@ impl Mutation {
             } => {
                 let status = if *reverted { "rolled_back" } else { "migrated" };
                 super::runs::set_run_tenant(conn, *run_id, id, status, None, versions).await?;
+                Ok(Some(id.clone()))
+            }
+            Mutation::RunStarted { .. } => Ok(None),
+            Mutation::RecordReset { id, .. } => {
+                let allowed = [Active, Suspended, Maintenance];
+                require_status(conn, id, &allowed, "reset").await?;
+                Ok(Some(id.clone()))
+            }
+            Mutation::RecordSeed { id } | Mutation::RecordSql { id, .. } => {
+                let allowed = [Active, Suspended, Maintenance];
+                require_status(conn, id, &allowed, "change its database").await?;
                 Ok(Some(id.clone()))
             }
             Mutation::SetTrafficRules { scope, rules } => {

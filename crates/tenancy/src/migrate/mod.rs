@@ -16,7 +16,7 @@ use crate::server::{Backend, Connection};
 use crate::tenant_id::TenantId;
 
 pub use ops::SqlOutcome;
-pub use run::{Progress, RunKind, RunOptions, RunReport, TenantResult};
+pub use run::{ClaimedRun, Progress, RunKind, RunOptions, RunReport, TenantResult};
 pub use tenant::MigrationState;
 
 /// A migration compiled into the binary, usually with `include_str!`.

@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
 use super::MigrationState;
+use crate::catalog::Mutation;
 use crate::error::Error;
 use crate::server::Connection;
 use crate::tenancy::Tenancy;
@@ -34,8 +35,15 @@ impl Tenancy {
             })
     }
 
-    /// Runs the application's seeder on one tenant's database.
+    /// Runs the application's seeder on one tenant's database, and records it in the change
+    /// log (`tenant.seeded`).
     pub async fn seed_tenant(&self, tenant: &Tenant) -> Result<(), Error> {
+        self.run_seeder(tenant).await?;
+        let id = tenant.id.clone();
+        self.apply(Mutation::RecordSeed { id }).await.map(drop)
+    }
+
+    async fn run_seeder(&self, tenant: &Tenant) -> Result<(), Error> {
         let Some(seeder) = self.inner.seeder.clone() else {
             return Err(Error::InvalidInput {
                 field: "seeder",
@@ -53,7 +61,24 @@ impl Tenancy {
     }
 
     /// Runs one SQL statement on one tenant's database and returns what it gave back.
+    ///
+    /// The change log records the statement and whether it failed (`tenant.sql_run`), since
+    /// even a failed statement may have changed something (MySQL commits DDL as it goes).
     pub async fn run_sql(&self, tenant: &Tenant, sql: &str) -> Result<SqlOutcome, Error> {
+        let outcome = self.execute_sql(tenant, sql).await;
+        let record = Mutation::RecordSql {
+            id: tenant.id.clone(),
+            sql: sql.to_owned(),
+            error: outcome
+                .as_ref()
+                .err()
+                .map(|error| crate::error_chain(error)),
+        };
+        self.apply(record).await?;
+        outcome
+    }
+
+    async fn execute_sql(&self, tenant: &Tenant, sql: &str) -> Result<SqlOutcome, Error> {
         let mut conn = self.connect(tenant).await?;
         let mut outcome = SqlOutcome::default();
         match &mut *conn {

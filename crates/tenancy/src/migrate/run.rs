@@ -121,6 +121,29 @@ impl RunReport {
     }
 }
 
+/// A run recorded in the catalog and held by this process until it is executed (or
+/// dropped, which leaves it for [`Tenancy::claim_run`]).
+#[derive(Debug)]
+pub struct ClaimedRun {
+    run_id: i64,
+    kind: RunKind,
+    tenants: Vec<TenantId>,
+    options: RunOptions,
+    lock: FileLock,
+}
+
+impl ClaimedRun {
+    /// The run's id in the catalog.
+    pub fn id(&self) -> i64 {
+        self.run_id
+    }
+
+    /// The tenants it will handle.
+    pub fn tenants(&self) -> &[TenantId] {
+        &self.tenants
+    }
+}
+
 /// Called after each tenant: the result, how many are done, how many in all.
 pub type Progress<'a> = &'a (dyn Fn(&TenantResult, usize, usize) + Send + Sync);
 
@@ -137,18 +160,45 @@ impl Tenancy {
         progress: Progress<'_>,
         stop: Arc<AtomicBool>,
     ) -> Result<RunReport, Error> {
+        let claimed = self.start_run(kind, tenants, options).await?;
+        self.execute_run(claimed, progress, stop).await
+    }
+
+    /// Records a run over `tenants` and claims it for this process without starting it, so
+    /// that its id is known before any tenant is touched: for a caller that executes it in
+    /// the background with [`Tenancy::execute_run`]. The change log records the start
+    /// (`migration.started`).
+    pub async fn start_run(
+        &self,
+        kind: RunKind,
+        tenants: Vec<TenantId>,
+        options: RunOptions,
+    ) -> Result<ClaimedRun, Error> {
         let target = match kind {
             RunKind::Rollback { target } => Some(target),
             RunKind::Migrate => None,
         };
         let options_json = serde_json::to_value(&options).expect("options serialise");
-        let actor = self.actor();
         let run_id = self
             .catalog()
-            .create_run(kind.name(), target, &options_json, &tenants, actor)
+            .create_run(kind.name(), target, &options_json, &tenants, self.actor())
             .await?;
-        self.execute_run(run_id, kind, tenants, options, progress, stop)
-            .await
+        let lock = self.lock_run(run_id).await?;
+
+        let started = Mutation::RunStarted {
+            run_id,
+            kind: kind.name(),
+            tenants: tenants.len(),
+            resumed: false,
+        };
+        self.apply(started).await?;
+        Ok(ClaimedRun {
+            run_id,
+            kind,
+            tenants,
+            options,
+            lock,
+        })
     }
 
     /// Resumes the newest run that did not complete, with its own options: only its tenants
@@ -161,38 +211,88 @@ impl Tenancy {
         let Some(run) = self.catalog().latest_unfinished_run().await? else {
             return Ok(None);
         };
+        let claimed = self.claim_run(run.id).await?;
+        self.execute_run(claimed, progress, stop).await.map(Some)
+    }
+
+    /// Claims a run that did not complete (interrupted, or left `running` by a process that
+    /// stopped) to finish its pending tenants with its own options. The change log records
+    /// the resumption (`migration.resumed`).
+    ///
+    /// Refused when there is no such run, when it completed, or while another execution
+    /// holds it.
+    pub async fn claim_run(&self, run_id: i64) -> Result<ClaimedRun, Error> {
+        let refused = |reason: String| Error::InvalidInput {
+            field: "run",
+            reason,
+        };
+        let Some(run) = self.catalog().run(run_id).await? else {
+            return Err(refused(format!("no migration run {run_id}")));
+        };
+        if run.status == "completed" {
+            return Err(refused(format!(
+                "migration run {run_id} completed: nothing is left to resume"
+            )));
+        }
+        let lock = self.lock_run(run_id).await?;
+
         let kind = match (run.kind.as_str(), run.target) {
             ("rollback", Some(target)) => RunKind::Rollback { target },
             _ => RunKind::Migrate,
         };
-        let options: RunOptions =
-            serde_json::from_value(run.options.clone()).map_err(|e| Error::InvalidInput {
-                field: "run options",
-                reason: format!("run {}: {e}", run.id),
-            })?;
-        let pending = self.catalog().run_tenants(run.id).await?;
-        let pending = pending
+        let options: RunOptions = serde_json::from_value(run.options.clone())
+            .map_err(|e| refused(format!("run {run_id}: its options do not read: {e}")))?;
+        let tenants: Vec<TenantId> = self
+            .catalog()
+            .run_tenants(run_id)
+            .await?
             .into_iter()
             .filter(|t| t.status == "pending")
-            .map(|t| t.tenant_id);
+            .map(|t| t.tenant_id)
+            .collect();
 
-        self.catalog().reopen_run(run.id).await?;
-        let report = self
-            .execute_run(run.id, kind, pending.collect(), options, progress, stop)
-            .await?;
-        Ok(Some(report))
+        self.catalog().reopen_run(run_id).await?;
+        let resumed = Mutation::RunStarted {
+            run_id,
+            kind: kind.name(),
+            tenants: tenants.len(),
+            resumed: true,
+        };
+        self.apply(resumed).await?;
+        Ok(ClaimedRun {
+            run_id,
+            kind,
+            tenants,
+            options,
+            lock,
+        })
     }
 
-    async fn execute_run(
+    /// Whether an execution, in this process or another, holds the run now. A run recorded
+    /// `running` that nobody holds was stopped by a crash or a kill: it is interrupted, and
+    /// [`Tenancy::claim_run`] takes it over.
+    pub async fn run_in_progress(&self, run_id: i64) -> Result<bool, Error> {
+        let probe = FileLock::acquire(&self.run_lock_path(run_id), Duration::ZERO).await?;
+        Ok(probe.is_none())
+    }
+
+    /// Executes a claimed run, and releases the claim when done.
+    ///
+    /// Setting `stop` stops starting new tenants; tenants in flight finish. Tenants not
+    /// started stay pending in the journal and the run is `interrupted`.
+    pub async fn execute_run(
         &self,
-        run_id: i64,
-        kind: RunKind,
-        tenants: Vec<TenantId>,
-        options: RunOptions,
+        claimed: ClaimedRun,
         progress: Progress<'_>,
         stop: Arc<AtomicBool>,
     ) -> Result<RunReport, Error> {
-        let _lock = self.lock_run(run_id).await?;
+        let ClaimedRun {
+            run_id,
+            kind,
+            tenants,
+            options,
+            lock: _lock,
+        } = claimed;
         let total = tenants.len();
         let parallel = options.parallel.max(1);
         let failed = Arc::new(AtomicBool::new(false));
@@ -241,13 +341,13 @@ impl Tenancy {
         })
     }
 
+    fn run_lock_path(&self, run_id: i64) -> std::path::PathBuf {
+        let name = format!("migration-run-{run_id}.lock");
+        self.inner.data_dir.join("locks").join(name)
+    }
+
     async fn lock_run(&self, run_id: i64) -> Result<FileLock, Error> {
-        let path = self
-            .inner
-            .data_dir
-            .join("locks")
-            .join(format!("migration-run-{run_id}.lock"));
-        FileLock::acquire(&path, Duration::ZERO)
+        FileLock::acquire(&self.run_lock_path(run_id), Duration::ZERO)
             .await?
             .ok_or(Error::InvalidInput {
                 field: "run",
