@@ -143,9 +143,11 @@ async fn idle_pools_close_after_the_idle_timeout() {
     for tenant in &tenants {
         count_notes(&test.tenancy, tenant).await.unwrap();
     }
-    assert_eq!(test.open_databases().len(), 20);
-
+    // Counted by the pool rather than by the open files: on a loaded machine the first
+    // tenants' connections may already have timed out before the last one opened.
     let pools = test.tenancy.pools();
+    assert_eq!(pools.stats()[0].misses, 20, "{:?}", pools.stats());
+
     let drained = eventually(PATIENCE, || {
         let stats = &pools.stats()[0];
         stats.connections_open == 0 && stats.pools_open == 0
