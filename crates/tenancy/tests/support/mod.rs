@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tenancy::sqlx;
 use tenancy::{
-    BoxError, BoxFuture, Connection, EmbeddedMigration, NewTenant, PoolOptions, Seeder, Tenancy,
-    Tenant, TenantId, TenantMigrations,
+    Backend, BoxError, BoxFuture, Connection, EmbeddedMigration, NewTenant, PoolOptions, Seeder,
+    Tenancy, TenancyBuilder, Tenant, TenantId, TenantMigrations,
 };
 
 /// The notes table of the workload, reduced to what the tests read.
@@ -60,17 +60,89 @@ impl Seeder for NotesSeeder {
     }
 }
 
+/// The catalog of a test: the default SQLite file in the data directory, or a database of
+/// its own on the test PostgreSQL or MariaDB server, dropped with this.
+pub struct TestCatalog {
+    database: Option<network::CatalogDatabase>,
+}
+
+impl TestCatalog {
+    pub async fn new(backend: Backend) -> Self {
+        let database = match backend {
+            Backend::Sqlite => None,
+            network => Some(network::CatalogDatabase::create(network).await),
+        };
+        TestCatalog { database }
+    }
+
+    /// The catalog URL, `None` for the default SQLite file.
+    pub fn url(&self) -> Option<&str> {
+        self.database.as_ref().map(|database| database.url.as_str())
+    }
+
+    /// Points a builder at this catalog.
+    pub fn apply(&self, builder: TenancyBuilder) -> TenancyBuilder {
+        match self.url() {
+            Some(url) => builder.catalog_url(url),
+            None => builder,
+        }
+    }
+}
+
+/// Declares an async test function taking a [`Backend`] as one test per catalog backend:
+/// `name::sqlite`, `name::postgres` and `name::mysql`.
+#[macro_export]
+macro_rules! on_every_catalog {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(tenancy::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(tenancy::Backend::Postgres).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    super::$name(tenancy::Backend::MySql).await
+                }
+            }
+        )*
+    };
+}
+
 /// A tenancy whose data lives in a temporary directory, removed when this is dropped.
 pub struct TestTenancy {
     pub tenancy: Tenancy,
     pub dir: TempDir,
+    pub catalog: TestCatalog,
 }
 
 impl TestTenancy {
+    /// On the default SQLite catalog.
     pub async fn new(pool: PoolOptions) -> Self {
+        Self::on(Backend::Sqlite, pool).await
+    }
+
+    /// With the catalog on `backend`; tenants on the built-in SQLite server.
+    pub async fn on(backend: Backend, pool: PoolOptions) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let tenancy = open(dir.path(), pool).await;
-        TestTenancy { tenancy, dir }
+        let catalog = TestCatalog::new(backend).await;
+        let tenancy = open_on(dir.path(), &catalog, pool).await;
+        TestTenancy {
+            tenancy,
+            dir,
+            catalog,
+        }
+    }
+
+    /// A second handle on the same data and catalog, as another process would open it.
+    pub async fn open_again(&self, pool: PoolOptions) -> Tenancy {
+        open_on(self.dir.path(), &self.catalog, pool).await
     }
 
     /// Where tenant databases are kept.
@@ -97,6 +169,18 @@ impl TestTenancy {
 /// A tenancy on an existing data directory, as a second process would open it.
 pub async fn open(data_dir: &Path, pool: PoolOptions) -> Tenancy {
     Tenancy::builder(data_dir)
+        .pool(pool)
+        .migrations(notes_migrations())
+        .seeder(NotesSeeder)
+        .build()
+        .await
+        .expect("building a tenancy in a temporary directory")
+}
+
+/// [`open`] with the catalog elsewhere.
+pub async fn open_on(data_dir: &Path, catalog: &TestCatalog, pool: PoolOptions) -> Tenancy {
+    catalog
+        .apply(Tenancy::builder(data_dir))
         .pool(pool)
         .migrations(notes_migrations())
         .seeder(NotesSeeder)
