@@ -80,6 +80,15 @@ impl TestCatalog {
         self.database.as_ref().map(|database| database.url.as_str())
     }
 
+    /// The catalog alone, for a tenancy whose data is in `data_dir`.
+    pub async fn open(&self, data_dir: &Path) -> tenancy::catalog::Catalog {
+        let opened = match self.url() {
+            Some(url) => tenancy::catalog::Catalog::open(url).await,
+            None => tenancy::catalog::Catalog::open_sqlite(&data_dir.join("catalog.sqlite")).await,
+        };
+        opened.expect("the test catalog opens")
+    }
+
     /// Points a builder at this catalog.
     pub fn apply(&self, builder: TenancyBuilder) -> TenancyBuilder {
         match self.url() {
