@@ -172,30 +172,10 @@ impl Catalog {
     /// On PostgreSQL and MySQL the database must exist; its tables are created on first
     /// use. The pool holds at most 4 connections to the server.
     pub async fn open(url: &str) -> Result<Self, Error> {
-        let backend = catalog_backend(url)?;
-        let pool = match backend {
-            Backend::Sqlite => return Catalog::open_sqlite(&sqlite_path(url)).await,
-            Backend::Postgres => {
-                let options = PgConnectOptions::from_str(url).map_err(|e| invalid_url(url, e))?;
-                CatalogPool::postgres(options, BUSY_TIMEOUT).await?
-            }
-            Backend::MySql => {
-                let url = match url.strip_prefix("mariadb:") {
-                    Some(rest) => format!("mysql:{rest}"),
-                    None => url.to_owned(),
-                };
-                let options =
-                    MySqlConnectOptions::from_str(&url).map_err(|e| invalid_url(&url, e))?;
-                if options.get_database().is_none() {
-                    return Err(Error::InvalidInput {
-                        field: "catalog.url",
-                        reason: "a MySQL catalog URL must name its database \
-                                 (mysql://user@host:3306/tenancy)"
-                            .to_owned(),
-                    });
-                }
-                CatalogPool::mysql(options, BUSY_TIMEOUT).await?
-            }
+        let pool = match CatalogUrl::parse(url)? {
+            CatalogUrl::Sqlite(path) => return Catalog::open_sqlite(&path).await,
+            CatalogUrl::Postgres(options) => CatalogPool::postgres(options, BUSY_TIMEOUT).await?,
+            CatalogUrl::MySql(options) => CatalogPool::mysql(options, BUSY_TIMEOUT).await?,
         };
         let catalog = Catalog::with_pool(pool);
         catalog.pool.migrate().await?;
@@ -501,16 +481,62 @@ async fn next_seq(conn: &mut Conn<'_>) -> Result<i64, Error> {
         .await
 }
 
-/// Which backend a catalog URL names, by its scheme.
+/// A catalog URL, parsed.
+enum CatalogUrl {
+    Sqlite(PathBuf),
+    Postgres(PgConnectOptions),
+    MySql(MySqlConnectOptions),
+}
+
+impl CatalogUrl {
+    fn parse(url: &str) -> Result<Self, Error> {
+        match catalog_backend(url)? {
+            Backend::Sqlite => Ok(CatalogUrl::Sqlite(sqlite_path(url))),
+            Backend::Postgres => PgConnectOptions::from_str(url)
+                .map(CatalogUrl::Postgres)
+                .map_err(|error| invalid_url(url, error)),
+            _ => {
+                let url = match url.strip_prefix("mariadb:") {
+                    Some(rest) => format!("mysql:{rest}"),
+                    None => url.to_owned(),
+                };
+                let options =
+                    MySqlConnectOptions::from_str(&url).map_err(|e| invalid_url(&url, e))?;
+                if options.get_database().is_none() {
+                    return Err(Error::InvalidInput {
+                        field: "catalog.url",
+                        reason: "a MySQL catalog URL must name its database \
+                                 (mysql://user@host:3306/tenancy)"
+                            .to_owned(),
+                    });
+                }
+                Ok(CatalogUrl::MySql(options))
+            }
+        }
+    }
+}
+
+/// Checks a catalog URL without connecting: its scheme, its syntax and, for MySQL, that it
+/// names a database. Returns the backend it names.
 ///
 /// ```
-/// use tenancy::catalog::catalog_backend;
 /// use tenancy::Backend;
+/// use tenancy::catalog::check_url;
 ///
-/// assert_eq!(catalog_backend("postgres://db/tenancy").unwrap(), Backend::Postgres);
-/// assert!(catalog_backend("redis://cache").is_err());
+/// assert_eq!(check_url("postgres://db/tenancy").unwrap(), Backend::Postgres);
+/// assert!(check_url("mysql://root@db:3306").is_err(), "no database named");
+/// assert!(check_url("redis://cache").is_err());
 /// ```
-pub fn catalog_backend(url: &str) -> Result<Backend, Error> {
+pub fn check_url(url: &str) -> Result<Backend, Error> {
+    CatalogUrl::parse(url).map(|parsed| match parsed {
+        CatalogUrl::Sqlite(_) => Backend::Sqlite,
+        CatalogUrl::Postgres(_) => Backend::Postgres,
+        CatalogUrl::MySql(_) => Backend::MySql,
+    })
+}
+
+/// Which backend a catalog URL names, by its scheme alone.
+fn catalog_backend(url: &str) -> Result<Backend, Error> {
     let scheme = url.split_once(':').map(|(scheme, _)| scheme).unwrap_or("");
     match scheme {
         "sqlite" => Ok(Backend::Sqlite),

@@ -1,0 +1,103 @@
+//! The real binary with its catalog on PostgreSQL and MariaDB (`TENANCY_CATALOG_URL`): a
+//! running `serve` and CLI processes share it, and a change made by the CLI reaches the
+//! server within the one-second freshness bound. A bad `catalog.url` is refused up front.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::network::{CatalogDatabase, CatalogServer};
+use support::{PATIENCE, Sandbox, Server};
+
+/// The freshness promise is one second; a loaded 2-core test machine gets some slack.
+const FRESH: Duration = Duration::from_millis(1500);
+
+#[test]
+fn with_the_catalog_on_postgres_a_cli_suspension_reaches_serve_within_a_second() {
+    a_cli_suspension_reaches_serve_within_a_second(CatalogServer::Postgres);
+}
+
+#[test]
+fn with_the_catalog_on_mariadb_a_cli_suspension_reaches_serve_within_a_second() {
+    a_cli_suspension_reaches_serve_within_a_second(CatalogServer::MySql);
+}
+
+fn a_cli_suspension_reaches_serve_within_a_second(server: CatalogServer) {
+    let catalog = CatalogDatabase::create(server);
+    let sandbox = Sandbox::new().with_env("TENANCY_CATALOG_URL", &catalog.url);
+    let serve = sandbox.serve(&["--demo"]);
+    assert_eq!(serve.request("GET", "acme.localhost", "/notes").status, 200);
+    assert!(
+        !sandbox.catalog_file().exists(),
+        "no SQLite catalog besides the one configured"
+    );
+
+    sandbox
+        .run(&["tenants", "suspend", "acme", "--reason", "unpaid"])
+        .succeeded();
+    let changed = Instant::now();
+    let suspended = first_answer(&serve, "acme.localhost", 403);
+    suspended.assert_problem(403, "tenant_suspended");
+    let took = changed.elapsed();
+    assert!(took < FRESH, "the server saw the suspension after {took:?}");
+    assert_eq!(sandbox.status_of("acme"), "suspended");
+
+    // The rest of the catalog's users on the same database: keys, the audit log, doctor.
+    let key = sandbox.json(&["keys", "create", "--scope", "audit:read"]);
+    let secret = key["secret"].as_str().expect("the secret is printed");
+    let bearer = format!("Bearer {secret}");
+    let path = "/api/v1/audit?action=tenant.suspended";
+    let audit = support::http_with(
+        serve.port,
+        "GET",
+        "localhost",
+        path,
+        None,
+        &[("Authorization", &bearer)],
+    );
+    assert_eq!(audit.status, 200, "{audit:#?}");
+    let items = audit.json()["items"].clone();
+    assert_eq!(items[0]["tenant_id"], "acme", "{items:#?}");
+    assert_eq!(items[0]["actor"], "cli", "{items:#?}");
+    sandbox.run(&["doctor"]).succeeded();
+}
+
+/// Requests every 20 ms until the answer has `status`; fails after [`PATIENCE`].
+fn first_answer(serve: &Server, host: &str, status: u16) -> support::Response {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let answer = serve.request("GET", host, "/notes");
+        if answer.status == status {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "{host} never answered {status}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_catalog_url_of_unknown_scheme_is_one_line_naming_the_key() {
+    let sandbox = Sandbox::new().with_env("TENANCY_CATALOG_URL", "redis://127.0.0.1:6379/0");
+    let refused = sandbox.run(&["tenants", "list"]).exited_with(78);
+    refused.error_line(&[
+        "configuration",
+        "catalog.url",
+        "'redis'",
+        "postgres",
+        "mysql",
+    ]);
+    assert!(!sandbox.data_dir().exists(), "nothing was made");
+}
+
+#[test]
+fn a_catalog_url_in_the_file_is_checked_too() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("tenancy.toml");
+    std::fs::write(&file, "[catalog]\nurl = \"mysql://root:hunter2@db:3306\"\n").unwrap();
+    let refused = sandbox.run(&["tenants", "list"]).exited_with(78);
+    let line = refused.error_line(&["catalog.url", "database"]);
+    assert!(
+        !line.contains("hunter2"),
+        "the password is not shown: {line}"
+    );
+}
