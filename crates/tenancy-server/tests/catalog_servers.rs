@@ -101,3 +101,17 @@ fn a_catalog_url_in_the_file_is_checked_too() {
         "the password is not shown: {line}"
     );
 }
+
+#[test]
+fn a_catalog_server_that_cannot_be_reached_is_one_line_saying_where() {
+    let url = "postgres://postgres:hunter2@127.0.0.1:1/tenancy";
+    let sandbox = Sandbox::new().with_env("TENANCY_CATALOG_URL", url);
+    let started = Instant::now();
+    let refused = sandbox.run(&["tenants", "list"]).failed();
+    let line = refused.error_line(&["cannot connect to the catalog at 127.0.0.1:1/tenancy"]);
+    assert!(
+        !line.contains("hunter2"),
+        "the password is not shown: {line}"
+    );
+    assert!(started.elapsed() < PATIENCE, "it did not hang");
+}

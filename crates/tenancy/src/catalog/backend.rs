@@ -16,13 +16,18 @@ use sqlx::mysql::MySqlRow;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool, SqliteRow};
-use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Executor, Row, Transaction, Type};
+use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Row, Transaction, Type};
 
 use crate::error::Error;
 
 /// At most this many connections to the catalog, per process: the change poller, a writer
 /// and reads on cache misses. A network catalog counts them against its server's limit.
 pub(super) const MAX_CONNECTIONS: u32 = 4;
+
+/// How long a catalog query waits for a connection of the pool, or for a new connection
+/// to a network server to open. A catalog that cannot be reached answers within this, not
+/// after the writers' lock wait.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long an unused catalog connection to a network server stays open. The change poller
 /// keeps one in use, so a quiet process holds one connection.
@@ -377,22 +382,34 @@ impl CatalogPool {
         options: PgConnectOptions,
         lock_wait: Duration,
     ) -> Result<Self, Error> {
-        let set_lock_timeout = format!("SET lock_timeout = {}", lock_wait.as_millis());
+        // Notices ("relation already exists, skipping" on every start) would reach the log
+        // at INFO; warnings still do.
+        let session = format!(
+            "SET lock_timeout = {}; SET client_min_messages = warning",
+            lock_wait.as_millis()
+        );
+        let location = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        );
+        reachable::<PgConnection>(&options, &location).await?;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .min_connections(0)
             .idle_timeout(IDLE_TIMEOUT)
-            .acquire_timeout(lock_wait)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _| {
-                let statement = set_lock_timeout.clone();
+                let statements = session.clone();
                 Box::pin(async move {
-                    conn.execute(AssertSqlSafe(statement)).await?;
+                    sqlx::raw_sql(AssertSqlSafe(statements))
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             })
-            .connect_with(options)
-            .await
-            .map_err(Error::Catalog)?;
+            .connect_lazy_with(options);
         Ok(CatalogPool::Postgres(pool))
     }
 
@@ -407,11 +424,18 @@ impl CatalogPool {
              SET SESSION innodb_lock_wait_timeout = {}",
             lock_wait.as_secs().max(1)
         );
+        let location = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        );
+        reachable::<MySqlConnection>(&options, &location).await?;
         let pool = MySqlPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .min_connections(0)
             .idle_timeout(IDLE_TIMEOUT)
-            .acquire_timeout(lock_wait)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _| {
                 let statements = session.clone();
                 Box::pin(async move {
@@ -421,12 +445,11 @@ impl CatalogPool {
                     Ok(())
                 })
             })
-            .connect_with(options)
-            .await
-            .map_err(Error::Catalog)?;
+            .connect_lazy_with(options);
         Ok(CatalogPool::MySql(pool))
     }
 
+    /// A connection of the pool, within [`ACQUIRE_TIMEOUT`].
     pub(crate) async fn acquire(&self) -> Result<PooledConn, Error> {
         match self {
             CatalogPool::Sqlite(pool) => pool.acquire().await.map(PooledConn::Sqlite),
@@ -503,6 +526,28 @@ impl CatalogPool {
             CatalogPool::MySql(pool) => pool.close().await,
         }
     }
+}
+
+/// Opens and closes one connection outside the pool. A pool that cannot connect retries
+/// until its timeout and then reports only that it timed out; this says why (refused, no
+/// such database, wrong password).
+async fn reachable<C: sqlx::Connection>(options: &C::Options, location: &str) -> Result<(), Error> {
+    let unavailable = |source| Error::CatalogUnavailable {
+        location: location.to_owned(),
+        source,
+    };
+    let timed_out = || {
+        let why = format!(
+            "connecting took longer than {} s",
+            ACQUIRE_TIMEOUT.as_secs()
+        );
+        sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, why))
+    };
+    let conn = tokio::time::timeout(ACQUIRE_TIMEOUT, C::connect_with(options))
+        .await
+        .map_err(|_| unavailable(timed_out()))?
+        .map_err(unavailable)?;
+    conn.close().await.map_err(Error::Catalog)
 }
 
 fn migrate_error(error: sqlx::migrate::MigrateError) -> Error {
