@@ -7,6 +7,8 @@
 
 pub mod network;
 
+pub use network::TestCatalog;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -15,7 +17,7 @@ use tempfile::TempDir;
 use tenancy::sqlx;
 use tenancy::{
     Backend, BoxError, BoxFuture, Connection, EmbeddedMigration, NewTenant, PoolOptions, Seeder,
-    Tenancy, TenancyBuilder, Tenant, TenantId, TenantMigrations,
+    Tenancy, Tenant, TenantId, TenantMigrations,
 };
 
 /// The notes table of the workload, reduced to what the tests read.
@@ -58,70 +60,6 @@ impl Seeder for NotesSeeder {
             Ok(())
         })
     }
-}
-
-/// The catalog of a test: the default SQLite file in the data directory, or a database of
-/// its own on the test PostgreSQL or MariaDB server, dropped with this.
-pub struct TestCatalog {
-    database: Option<network::CatalogDatabase>,
-}
-
-impl TestCatalog {
-    pub async fn new(backend: Backend) -> Self {
-        let database = match backend {
-            Backend::Sqlite => None,
-            network => Some(network::CatalogDatabase::create(network).await),
-        };
-        TestCatalog { database }
-    }
-
-    /// The catalog URL, `None` for the default SQLite file.
-    pub fn url(&self) -> Option<&str> {
-        self.database.as_ref().map(|database| database.url.as_str())
-    }
-
-    /// The catalog alone, for a tenancy whose data is in `data_dir`.
-    pub async fn open(&self, data_dir: &Path) -> tenancy::catalog::Catalog {
-        let opened = match self.url() {
-            Some(url) => tenancy::catalog::Catalog::open(url).await,
-            None => tenancy::catalog::Catalog::open_sqlite(&data_dir.join("catalog.sqlite")).await,
-        };
-        opened.expect("the test catalog opens")
-    }
-
-    /// Points a builder at this catalog.
-    pub fn apply(&self, builder: TenancyBuilder) -> TenancyBuilder {
-        match self.url() {
-            Some(url) => builder.catalog_url(url),
-            None => builder,
-        }
-    }
-}
-
-/// Declares an async test function taking a [`Backend`] as one test per catalog backend:
-/// `name::sqlite`, `name::postgres` and `name::mysql`.
-#[macro_export]
-macro_rules! on_every_catalog {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(tenancy::Backend::Sqlite).await
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name(tenancy::Backend::Postgres).await
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn mysql() {
-                    super::$name(tenancy::Backend::MySql).await
-                }
-            }
-        )*
-    };
 }
 
 /// A tenancy whose data lives in a temporary directory, removed when this is dropped.

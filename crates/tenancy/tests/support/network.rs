@@ -1,4 +1,5 @@
-//! The network servers the tests run against, and clearing what an interrupted run left.
+//! The network servers the tests run against, clearing what an interrupted run left, and
+//! catalogs of their own on them. The HTTP tests of `tenancy-axum` include this file too.
 //!
 //! URLs come from `TENANCY_TEST_POSTGRES_URL` and `TENANCY_TEST_MYSQL_URL`, defaulting to the
 //! servers of a development machine. A server that cannot be reached fails the test that
@@ -200,4 +201,68 @@ fn with_database(server_url: &str, database: &str) -> String {
         .expect("a test server URL has a scheme");
     let authority = rest.split(['/', '?']).next().unwrap_or(rest);
     format!("{scheme}://{authority}/{database}")
+}
+
+/// The catalog of a test: the default SQLite file in the data directory, or a database of
+/// its own on the test PostgreSQL or MariaDB server, dropped with this.
+pub struct TestCatalog {
+    database: Option<CatalogDatabase>,
+}
+
+impl TestCatalog {
+    pub async fn new(backend: tenancy::Backend) -> Self {
+        let database = match backend {
+            tenancy::Backend::Sqlite => None,
+            network => Some(CatalogDatabase::create(network).await),
+        };
+        TestCatalog { database }
+    }
+
+    /// The catalog URL, `None` for the default SQLite file.
+    pub fn url(&self) -> Option<&str> {
+        self.database.as_ref().map(|database| database.url.as_str())
+    }
+
+    /// The catalog alone, for a tenancy whose data is in `data_dir`.
+    pub async fn open(&self, data_dir: &std::path::Path) -> tenancy::catalog::Catalog {
+        let opened = match self.url() {
+            Some(url) => tenancy::catalog::Catalog::open(url).await,
+            None => tenancy::catalog::Catalog::open_sqlite(&data_dir.join("catalog.sqlite")).await,
+        };
+        opened.expect("the test catalog opens")
+    }
+
+    /// Points a builder at this catalog.
+    pub fn apply(&self, builder: tenancy::TenancyBuilder) -> tenancy::TenancyBuilder {
+        match self.url() {
+            Some(url) => builder.catalog_url(url),
+            None => builder,
+        }
+    }
+}
+
+/// Declares an async test function taking a [`Backend`] as one test per catalog backend:
+/// `name::sqlite`, `name::postgres` and `name::mysql`.
+#[macro_export]
+macro_rules! on_every_catalog {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(tenancy::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(tenancy::Backend::Postgres).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    super::$name(tenancy::Backend::MySql).await
+                }
+            }
+        )*
+    };
 }
