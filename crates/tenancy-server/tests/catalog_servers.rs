@@ -4,10 +4,12 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::network::{CatalogDatabase, CatalogServer};
 use support::{PATIENCE, Sandbox, Server};
+use tenancy::catalog::Catalog;
 
 /// The freshness promise is one second; a loaded 2-core test machine gets some slack.
 const FRESH: Duration = Duration::from_millis(1500);
@@ -72,6 +74,94 @@ fn first_answer(serve: &Server, host: &str, status: u16) -> support::Response {
         }
         assert!(Instant::now() < deadline, "{host} never answered {status}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn cli_processes_writing_at_once_on_postgres_all_succeed_and_a_poller_sees_each_change_once() {
+    writers_in_processes_all_succeed(CatalogServer::Postgres);
+}
+
+#[test]
+fn cli_processes_writing_at_once_on_mariadb_all_succeed_and_a_poller_sees_each_change_once() {
+    writers_in_processes_all_succeed(CatalogServer::MySql);
+}
+
+/// Several `tenancy tenants create` processes at once, each making two changes (created,
+/// provisioned), while a poller in this process reads the log by position as a server's
+/// does: every process succeeds, and the poller sees every change once, in order.
+fn writers_in_processes_all_succeed(server: CatalogServer) {
+    const WRITERS: usize = 4;
+    const CREATES: usize = 4;
+    let catalog = CatalogDatabase::create(server);
+    let sandbox = Sandbox::new().with_env("TENANCY_CATALOG_URL", &catalog.url);
+    sandbox.run(&["tenants", "list"]).succeeded();
+    let poller = Poller::start(&catalog.url);
+
+    std::thread::scope(|scope| {
+        for writer in 0..WRITERS {
+            let sandbox = &sandbox;
+            scope.spawn(move || {
+                for n in 0..CREATES {
+                    let id = format!("w{writer}-{n}");
+                    sandbox.run(&["tenants", "create", &id]).succeeded();
+                }
+            });
+        }
+    });
+
+    let total = (WRITERS * CREATES * 2) as i64;
+    let seen = poller.wait_for(total);
+    assert_eq!(seen, (1..=total).collect::<Vec<_>>(), "once each, in order");
+    let listed = sandbox.json(&["tenants", "list"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(WRITERS * CREATES));
+}
+
+/// The catalog's change poller, the one every `Tenancy` runs, alone on a runtime of its own,
+/// recording the positions it passes to the hooks.
+struct Poller {
+    seen: Arc<Mutex<Vec<i64>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Poller {
+    fn start(url: &str) -> Poller {
+        let (seen, url) = (Arc::new(Mutex::new(Vec::new())), url.to_owned());
+        let (started, ready) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let record = seen.clone();
+        let thread = std::thread::spawn(move || {
+            support::block_on(async move {
+                let catalog = Catalog::open(&url).await.expect("the catalog opens");
+                catalog.watch(move |change| record.lock().unwrap().push(change.seq));
+                let task = catalog
+                    .spawn_change_poller(Duration::from_millis(10))
+                    .await
+                    .expect("the poller starts");
+                started.send(()).expect("the test waits for the poller");
+                let _ = stopped.await;
+                task.abort();
+                catalog.close().await;
+            })
+        });
+        ready.recv().expect("the poller started");
+        Poller {
+            seen,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// What it saw once it saw `count` changes, or after [`PATIENCE`].
+    fn wait_for(mut self, count: i64) -> Vec<i64> {
+        let deadline = Instant::now() + PATIENCE;
+        while (self.seen.lock().unwrap().len() as i64) < count && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop.take().map(|stop| stop.send(()));
+        self.thread.take().map(|thread| thread.join());
+        self.seen.lock().unwrap().clone()
     }
 }
 
