@@ -522,3 +522,102 @@ fn concurrent_write(handle: usize, task: usize, write: usize) -> Mutation {
         _ => Mutation::ClearCache { id: None },
     }
 }
+
+#[tokio::test]
+async fn a_sqlite_url_puts_the_catalog_in_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("elsewhere").join("cat.sqlite");
+    let url = format!("sqlite:{}", file.display());
+    let tenancy = Tenancy::builder(dir.path().join("data"))
+        .catalog_url(&url)
+        .build()
+        .await
+        .unwrap();
+    tenancy
+        .create_tenant(NewTenant::new(tenant_id("alpha")))
+        .await
+        .unwrap();
+    tenancy.shutdown().await;
+
+    assert!(file.exists(), "the catalog is at {}", file.display());
+    assert!(!dir.path().join("data").join("catalog.sqlite").exists());
+    let again = Catalog::open(&url).await.unwrap();
+    assert!(again.tenant(&tenant_id("alpha")).await.unwrap().is_some());
+}
+
+/// A catalog written before the clock existed (its log at 2) continues from there.
+#[tokio::test]
+async fn a_catalog_from_before_the_clock_continues_its_log_without_reusing_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.sqlite");
+    let url = format!("sqlite:{}?mode=rwc", path.display());
+    let mut old = <tenancy::sqlx::SqliteConnection as tenancy::sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    before_the_clock().run(&mut old).await.unwrap();
+    tenancy::sqlx::raw_sql(
+        "INSERT INTO changes (tenant_id, action, detail, at) VALUES \
+         (NULL, 'cache.cleared_all', '{}', '2026-01-01T00:00:00Z'), \
+         (NULL, 'cache.cleared_all', '{}', '2026-01-01T00:00:01Z')",
+    )
+    .execute(&mut old)
+    .await
+    .unwrap();
+    drop(old);
+
+    let catalog = Catalog::open_sqlite(&path).await.unwrap();
+    let change = catalog
+        .apply(Mutation::ClearCache { id: None }, None)
+        .await
+        .unwrap();
+    assert_eq!(change.seq, 3);
+    let seqs: Vec<i64> = catalog
+        .changes_since(0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|change| change.seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+}
+
+/// The SQLite catalog's migrations as they were before 0005 added the clock.
+fn before_the_clock() -> tenancy::sqlx::migrate::Migrator {
+    use std::borrow::Cow;
+    use tenancy::sqlx::SqlSafeStr;
+    use tenancy::sqlx::migrate::{Migration, MigrationType, Migrator};
+
+    let files = [
+        (
+            1,
+            "catalog",
+            include_str!("../migrations/catalog/sqlite/0001_catalog.sql"),
+        ),
+        (
+            2,
+            "migration runs",
+            include_str!("../migrations/catalog/sqlite/0002_migration_runs.sql"),
+        ),
+        (
+            3,
+            "traffic rules",
+            include_str!("../migrations/catalog/sqlite/0003_traffic_rules.sql"),
+        ),
+        (
+            4,
+            "api keys",
+            include_str!("../migrations/catalog/sqlite/0004_api_keys.sql"),
+        ),
+    ];
+    let migrations = files.into_iter().map(|(version, description, sql)| {
+        let sql = sql.into_sql_str();
+        Migration::new(
+            version,
+            Cow::Borrowed(description),
+            MigrationType::Simple,
+            sql,
+            false,
+        )
+    });
+    Migrator::with_migrations(migrations.collect())
+}
