@@ -388,11 +388,10 @@ impl CatalogPool {
             "SET lock_timeout = {}; SET client_min_messages = warning",
             lock_wait.as_millis()
         );
-        let location = format!(
-            "{}:{}/{}",
+        let location = location(
             options.get_host(),
             options.get_port(),
-            options.get_database().unwrap_or_default()
+            options.get_database(),
         );
         reachable::<PgConnection>(&options, &location).await?;
         let pool = PgPoolOptions::new()
@@ -424,11 +423,10 @@ impl CatalogPool {
              SET SESSION innodb_lock_wait_timeout = {}",
             lock_wait.as_secs().max(1)
         );
-        let location = format!(
-            "{}:{}/{}",
+        let location = location(
             options.get_host(),
             options.get_port(),
-            options.get_database().unwrap_or_default()
+            options.get_database(),
         );
         reachable::<MySqlConnection>(&options, &location).await?;
         let pool = MySqlPoolOptions::new()
@@ -526,6 +524,11 @@ impl CatalogPool {
             CatalogPool::MySql(pool) => pool.close().await,
         }
     }
+}
+
+/// Where a network catalog is, for messages: no user, no password.
+fn location(host: &str, port: u16, database: Option<&str>) -> String {
+    format!("{host}:{port}/{}", database.unwrap_or_default())
 }
 
 /// Opens and closes one connection outside the pool. A pool that cannot connect retries

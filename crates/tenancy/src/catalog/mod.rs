@@ -6,7 +6,7 @@
 //! the poll interval for changes made by other processes sharing the catalog.
 //!
 //! The catalog lives in SQLite (a file, the default), PostgreSQL or MySQL/MariaDB; see
-//! [`Catalog::open`]. The SQL is shared; [`backend`] holds what differs.
+//! [`Catalog::open`]. The SQL is shared; `backend.rs` holds what differs.
 
 mod backend;
 mod mutation;
@@ -149,9 +149,9 @@ pub struct TenantFilter {
 pub struct Catalog {
     pool: CatalogPool,
     hooks: Arc<RwLock<Vec<Hook>>>,
-    /// Held by this process's writers while they wait for the database's write lock, so
-    /// that writers queue here and at most one pooled connection waits on the lock, leaving
-    /// the others to reads.
+    /// Held by each of this process's writers for its whole transaction: writers queue
+    /// here, so at most one pooled connection waits on the database's write lock and the
+    /// others stay free for reads.
     write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
