@@ -1,14 +1,22 @@
 //! Freshness of what the layer caches: a change is seen on the next request in the process
-//! that made it and soon in every other, while steady state asks the catalog nothing.
+//! that made it and soon in every other, while steady state asks the catalog nothing. Each
+//! runs with the catalog on SQLite, PostgreSQL and MariaDB.
 
 mod support;
 
 use axum::http::StatusCode;
-use support::{TestApp, app, eventually, get_from, open, tenant_id};
+use support::{TestApp, app, eventually, get_from, tenant_id};
+use tenancy::Backend;
 
-#[tokio::test]
-async fn change_through_the_same_handle_is_seen_on_the_next_request() {
-    let test = TestApp::new().await;
+on_every_catalog!(
+    change_through_the_same_handle_is_seen_on_the_next_request,
+    change_through_another_handle_reaches_this_one_through_the_change_log,
+    warm_tenant_is_served_with_the_catalog_closed,
+    tenant_created_by_another_handle_replaces_a_cached_not_found,
+);
+
+async fn change_through_the_same_handle_is_seen_on_the_next_request(catalog: Backend) {
+    let test = TestApp::on(catalog, Default::default(), Default::default()).await;
     let alpha = test.create("alpha", &[]).await;
     let app = test.router();
     assert_eq!(
@@ -31,9 +39,8 @@ async fn change_through_the_same_handle_is_seen_on_the_next_request() {
     assert_eq!(reply.answered_by(), "alpha");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn change_through_another_handle_reaches_this_one_through_the_change_log() {
-    let test = TestApp::new().await;
+async fn change_through_another_handle_reaches_this_one_through_the_change_log(catalog: Backend) {
+    let test = TestApp::on(catalog, Default::default(), Default::default()).await;
     let alpha = test.create("alpha", &[]).await;
     let serving = test.router();
     assert_eq!(
@@ -44,7 +51,7 @@ async fn change_through_another_handle_reaches_this_one_through_the_change_log()
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 
     // A second handle on the same data directory stands for another process (the CLI).
-    let other = open(test.dir.path(), Default::default(), Default::default()).await;
+    let other = test.open_again().await;
     other.suspend_tenant(&alpha.id, None).await.unwrap();
     other
         .add_domain(&alpha.id, "alpha.example.test", false)
@@ -71,9 +78,8 @@ async fn change_through_another_handle_reaches_this_one_through_the_change_log()
     assert!(active, "the activation never reached the serving handle");
 }
 
-#[tokio::test]
-async fn warm_tenant_is_served_with_the_catalog_closed() {
-    let test = TestApp::new().await;
+async fn warm_tenant_is_served_with_the_catalog_closed(catalog: Backend) {
+    let test = TestApp::on(catalog, Default::default(), Default::default()).await;
     test.create("alpha", &[]).await;
     let app = app(test.tenancy.clone());
     assert_eq!(
@@ -101,14 +107,13 @@ async fn warm_tenant_is_served_with_the_catalog_closed() {
     assert_eq!(cold.code(), "catalog_unavailable");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tenant_created_by_another_handle_replaces_a_cached_not_found() {
-    let test = TestApp::new().await;
+async fn tenant_created_by_another_handle_replaces_a_cached_not_found(catalog: Backend) {
+    let test = TestApp::on(catalog, Default::default(), Default::default()).await;
     let serving = test.router();
     let before = get_from(&serving, "zulu.localhost", "/whoami").await;
     assert_eq!(before.code(), "tenant_not_found");
 
-    let other = open(test.dir.path(), Default::default(), Default::default()).await;
+    let other = test.open_again().await;
     let mut zulu = tenancy::NewTenant::new(tenant_id("zulu"));
     zulu.domains = vec!["zulu.example.test".into()];
     other.create_tenant(zulu).await.unwrap();

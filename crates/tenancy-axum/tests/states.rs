@@ -1,5 +1,6 @@
 //! Every tenant state answered through the real layer, and suspension reaching every way
-//! in, including a keep-alive connection opened before it.
+//! in, including a keep-alive connection opened before it. Each runs with the catalog on
+//! SQLite, PostgreSQL and MariaDB.
 
 mod support;
 
@@ -8,7 +9,19 @@ use axum::http::{Request, StatusCode};
 use support::{Reply, TestApp, get_from, http_client, send, serve, tenant_id};
 use tenancy::catalog::Mutation;
 use tenancy::identify::IdentifyOptions;
-use tenancy::{TenantId, TenantStatus};
+use tenancy::{Backend, TenantId, TenantStatus};
+
+on_every_catalog!(
+    active_tenant_is_served_its_own_notes,
+    suspended_tenant_gets_403,
+    tenant_in_maintenance_gets_503_with_its_retry_after,
+    provisioning_tenant_gets_503_with_retry_after,
+    failed_tenant_is_404,
+    tenant_left_deleting_is_404_until_its_delete_finishes,
+    suspension_applies_to_every_way_of_reaching_the_tenant,
+    suspension_reaches_a_keep_alive_connection_opened_before_it,
+    suspended_tenant_stays_suspended_for_a_new_handle,
+);
 
 /// A tenant row in `provisioning`, as a creation in progress leaves it.
 fn create_row(id: &TenantId) -> Mutation {
@@ -33,9 +46,8 @@ fn assert_problem(reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!(reply.content_type(), "application/problem+json");
 }
 
-#[tokio::test]
-async fn active_tenant_is_served_its_own_notes() {
-    let test = TestApp::new().await;
+async fn active_tenant_is_served_its_own_notes(catalog: Backend) {
+    let test = TestApp::on(catalog, Default::default(), Default::default()).await;
     test.create("alpha", &[]).await;
 
     let reply = notes(&test, "alpha").await;
@@ -44,9 +56,8 @@ async fn active_tenant_is_served_its_own_notes() {
     assert_eq!(reply.body, serde_json::json!(expected));
 }
 
-#[tokio::test]
-async fn suspended_tenant_gets_403() {
-    let test = TestApp::new().await;
+async fn suspended_tenant_gets_403(catalog: Backend) {
+    let test = TestApp::on(catalog, Default::default(), Default::default()).await;
     let alpha = test.create("alpha", &[]).await;
     test.tenancy.suspend_tenant(&alpha.id, None).await.unwrap();
 
@@ -55,9 +66,8 @@ async fn suspended_tenant_gets_403() {
     assert_eq!(reply.header("retry-after"), "");
 }
 
-#[tokio::test]
-async fn tenant_in_maintenance_gets_503_with_its_retry_after() {
-    let test = TestApp::new().await;
+async fn tenant_in_maintenance_gets_503_with_its_retry_after(catalog: Backend) {
+    let test = TestApp::on(catalog, Default::default(), Default::default()).await;
     let alpha = test.create("alpha", &[]).await;
     test.tenancy
         .start_maintenance(&alpha.id, 120)
@@ -76,9 +86,8 @@ async fn tenant_in_maintenance_gets_503_with_its_retry_after() {
     assert_eq!(notes(&test, "alpha").await.status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn provisioning_tenant_gets_503_with_retry_after() {
-    let test = TestApp::new().await;
+async fn provisioning_tenant_gets_503_with_retry_after(catalog: Backend) {
+    let test = TestApp::on(catalog, Default::default(), Default::default()).await;
     let id = tenant_id("alpha");
     test.tenancy
         .catalog()
@@ -96,9 +105,8 @@ async fn provisioning_tenant_gets_503_with_retry_after() {
     assert!(retry_after > 0);
 }
 
-#[tokio::test]
-async fn failed_tenant_is_404() {
-    let test = TestApp::new().await;
+async fn failed_tenant_is_404(catalog: Backend) {
+    let test = TestApp::on(catalog, Default::default(), Default::default()).await;
     let id = tenant_id("alpha");
     let catalog = test.tenancy.catalog();
     catalog.apply(create_row(&id), None).await.unwrap();
@@ -115,9 +123,8 @@ async fn failed_tenant_is_404() {
     );
 }
 
-#[tokio::test]
-async fn tenant_left_deleting_is_404_until_its_delete_finishes() {
-    let test = TestApp::new().await;
+async fn tenant_left_deleting_is_404_until_its_delete_finishes(catalog: Backend) {
+    let test = TestApp::on(catalog, Default::default(), Default::default()).await;
     let alpha = test.create("alpha", &["alpha.example.test"]).await;
     assert_eq!(notes(&test, "alpha").await.status, StatusCode::OK);
     let mark = Mutation::MarkDeleting {
@@ -164,14 +171,13 @@ fn every_way_to_india() -> [Request<Body>; 4] {
     ]
 }
 
-#[tokio::test]
-async fn suspension_applies_to_every_way_of_reaching_the_tenant() {
+async fn suspension_applies_to_every_way_of_reaching_the_tenant(catalog: Backend) {
     let options = IdentifyOptions {
         header: true,
         path_prefix: true,
         ..IdentifyOptions::default()
     };
-    let test = TestApp::with(options, Default::default()).await;
+    let test = TestApp::on(catalog, options, Default::default()).await;
     let india = test.create("india", &["india.example.test"]).await;
     let app = test.router();
     for request in every_way_to_india() {
@@ -190,9 +196,8 @@ async fn suspension_applies_to_every_way_of_reaching_the_tenant() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn suspension_reaches_a_keep_alive_connection_opened_before_it() {
-    let test = TestApp::new().await;
+async fn suspension_reaches_a_keep_alive_connection_opened_before_it(catalog: Backend) {
+    let test = TestApp::on(catalog, Default::default(), Default::default()).await;
     let india = test.create("india", &[]).await;
     let addr = serve(test.router()).await;
     let client = http_client();
@@ -217,16 +222,15 @@ async fn suspension_reaches_a_keep_alive_connection_opened_before_it() {
     assert_eq!(peer_before, peer_after);
 }
 
-#[tokio::test]
-async fn suspended_tenant_stays_suspended_for_a_new_handle() {
-    let test = TestApp::new().await;
+async fn suspended_tenant_stays_suspended_for_a_new_handle(catalog: Backend) {
+    let test = TestApp::on(catalog, Default::default(), Default::default()).await;
     let alpha = test.create("alpha", &[]).await;
     test.tenancy
         .suspend_tenant(&alpha.id, Some("unpaid".into()))
         .await
         .unwrap();
 
-    let other = support::open(test.dir.path(), Default::default(), Default::default()).await;
+    let other = test.open_again().await;
     let reply = get_from(&support::app(other.clone()), "alpha.localhost", "/notes").await;
     assert_problem(&reply, StatusCode::FORBIDDEN, "tenant_suspended");
     let seen = other.catalog().require_tenant(&alpha.id).await.unwrap();

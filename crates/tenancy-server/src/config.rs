@@ -41,6 +41,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Folder for the catalog and SQLite tenant databases. Default `./data`.
     pub data_dir: PathBuf,
+    /// Where the catalog lives.
+    pub catalog: CatalogConfig,
     /// Log line format. Default `text`.
     pub log_format: LogFormat,
     /// Folder of tenant migrations; default: the demo application's, built in.
@@ -56,6 +58,16 @@ pub struct Config {
     pub traffic: TrafficConfig,
     /// The Prometheus endpoint.
     pub metrics: MetricsConfig,
+}
+
+/// `[catalog]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// `sqlite:PATH`, `postgres://…` or `mysql://…`. Default: unset, the SQLite file
+    /// `<data_dir>/catalog.sqlite`. May also come from `TENANCY_CATALOG_URL`, which keeps a
+    /// password out of the file.
+    pub url: Option<String>,
 }
 
 /// `[metrics]`.
@@ -146,6 +158,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
+            catalog: CatalogConfig::default(),
             log_format: LogFormat::Text,
             tenant_migrations_dir: None,
             identify: IdentifyConfig::default(),
@@ -184,6 +197,7 @@ impl Default for PoolConfig {
 pub const ENV_KEYS: &[(&str, &str)] = &[
     ("TENANCY_LISTEN", "listen"),
     ("TENANCY_DATA_DIR", "data_dir"),
+    ("TENANCY_CATALOG_URL", "catalog.url"),
     ("TENANCY_LOG_FORMAT", "log_format"),
     ("TENANCY_TENANT_MIGRATIONS_DIR", "tenant_migrations_dir"),
     ("TENANCY_CENTRAL_DOMAINS", "identify.central_domains"),
@@ -251,6 +265,9 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return fail("data_dir", "must not be empty");
         }
+        if let Some(url) = &self.catalog.url {
+            validate_catalog_url(url)?;
+        }
         if self.pool.max_connections == 0 {
             return fail("pool.max_connections", "must be at least 1");
         }
@@ -317,6 +334,18 @@ impl Config {
             acquire_timeout: Duration::from_millis(self.pool.acquire_timeout_ms),
             idle_timeout: Duration::from_secs(self.pool.idle_timeout_secs),
         }
+    }
+}
+
+fn validate_catalog_url(url: &str) -> Result<(), ConfigError> {
+    let fail = |why: String| Err(ConfigError(format!("catalog.url: {why}")));
+    if url.trim().is_empty() {
+        return fail("must not be empty (leave it out for the SQLite file in data_dir)".into());
+    }
+    match tenancy::catalog::check_url(url) {
+        Ok(_) => Ok(()),
+        Err(tenancy::Error::InvalidInput { reason, .. }) => fail(reason),
+        Err(other) => fail(other.to_string()),
     }
 }
 
@@ -516,6 +545,14 @@ log_format = "text"
 # Unset: the demo notes application's migrations, built into the binary.
 # Env: TENANCY_TENANT_MIGRATIONS_DIR.
 # tenant_migrations_dir = "migrations/tenant"
+
+[catalog]
+# Where the catalog (tenants, domains, change log, API keys) lives. Unset: the SQLite file
+# <data_dir>/catalog.sqlite. Also "sqlite:PATH", "postgres://user@host:5432/database" or
+# "mysql://user@host:3306/database"; the database must exist, its tables are created on
+# first use. Every server and CLI process sharing tenants must name the same catalog.
+# Env: TENANCY_CATALOG_URL (keeps a password out of this file).
+# url = "postgres://tenancy@db.internal:5432/tenancy"
 
 [identify]
 # Central hosts serve health checks and the admin side; <id>.<central> is tenant <id>.
@@ -758,6 +795,52 @@ mod tests {
         assert!(
             text.contains("traffic.trusted_proxies") && text.contains("proxy.local"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_catalog_url_comes_from_the_file_or_the_environment() {
+        let file = write("[catalog]\nurl = \"postgres://db/from_file\"\n");
+        let config = Config::load_from(Some(file.path()), &[], &Overrides::default()).unwrap();
+        assert_eq!(
+            config.catalog.url.as_deref(),
+            Some("postgres://db/from_file")
+        );
+
+        let env = env(&[("TENANCY_CATALOG_URL", "mysql://root@db:3306/from_env")]);
+        let config = Config::load_from(Some(file.path()), &env, &Overrides::default()).unwrap();
+        assert_eq!(
+            config.catalog.url.as_deref(),
+            Some("mysql://root@db:3306/from_env")
+        );
+        let unset = Config::load_from(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(unset.catalog.url, None, "the default is the SQLite file");
+    }
+
+    #[test]
+    fn a_catalog_url_of_unknown_scheme_names_the_key_and_the_accepted_schemes() {
+        let env = env(&[("TENANCY_CATALOG_URL", "redis://cache:6379")]);
+        let error = Config::load_from(None, &env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("configuration: catalog.url: "), "{error}");
+        assert!(error.contains("'redis'"), "{error}");
+        assert!(error.contains(tenancy::catalog::CATALOG_SCHEMES), "{error}");
+    }
+
+    #[test]
+    fn a_mysql_catalog_url_without_a_database_is_refused() {
+        let env = env(&[("TENANCY_CATALOG_URL", "mysql://root:secret@db:3306")]);
+        let error = Config::load_from(None, &env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("catalog.url") && error.contains("database"),
+            "{error}"
+        );
+        assert!(
+            !error.contains("secret"),
+            "no password in the message: {error}"
         );
     }
 }

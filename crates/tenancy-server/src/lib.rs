@@ -31,7 +31,11 @@ pub async fn open_with_seed_notes(
     actor: &str,
     seed_notes: usize,
 ) -> anyhow::Result<Tenancy> {
-    let mut builder = Tenancy::builder(&config.data_dir)
+    let mut builder = Tenancy::builder(&config.data_dir);
+    if let Some(url) = &config.catalog.url {
+        builder = builder.catalog_url(url);
+    }
+    let mut builder = builder
         .identify(config.identify_options())
         .pool(config.pool_options())
         .actor(actor);

@@ -141,6 +141,16 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// The catalog's database server could not be reached when the catalog was opened.
+    #[error("cannot connect to the catalog at {location}")]
+    CatalogUnavailable {
+        /// Host and database of `catalog.url`, without credentials.
+        location: String,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+
     /// The catalog database failed.
     #[error("catalog database error")]
     Catalog(#[source] sqlx::Error),
@@ -195,9 +205,10 @@ impl Error {
             | Error::LeftoverStorage { .. }
             | Error::ApiKeyUnusable(_)
             | Error::StillInUse(_) => ErrorKind::Conflict,
-            Error::PoolTimeout { .. } | Error::PoolClosed(_) | Error::ServerUnavailable { .. } => {
-                ErrorKind::Unavailable
-            }
+            Error::PoolTimeout { .. }
+            | Error::PoolClosed(_)
+            | Error::ServerUnavailable { .. }
+            | Error::CatalogUnavailable { .. } => ErrorKind::Unavailable,
             Error::Database(source) if connection_lost(source) => ErrorKind::Unavailable,
             Error::Migration { .. }
             | Error::Seed { .. }
@@ -226,6 +237,7 @@ impl Error {
             Error::PoolClosed(_) => "pool_closed",
             Error::StillInUse(_) => "still_in_use",
             Error::ServerUnavailable { .. } => "server_unavailable",
+            Error::CatalogUnavailable { .. } => "catalog_unavailable",
             Error::Migration { .. } => "migration_failed",
             Error::Seed { .. } => "seed_failed",
             Error::Catalog(_) => "catalog_error",

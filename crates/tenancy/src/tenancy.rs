@@ -35,7 +35,7 @@ pub const LOCAL_SERVER: &str = "local";
 /// Builds a [`Tenancy`].
 pub struct TenancyBuilder {
     data_dir: PathBuf,
-    catalog_path: Option<PathBuf>,
+    catalog: Option<CatalogLocation>,
     identify: IdentifyOptions,
     pool: PoolOptions,
     migrations: TenantMigrations,
@@ -44,6 +44,12 @@ pub struct TenancyBuilder {
     actor: Option<String>,
     servers: Vec<(Server, ServerOptions)>,
     local: Option<ServerOptions>,
+}
+
+/// Where the catalog is, as the builder was told.
+enum CatalogLocation {
+    Path(PathBuf),
+    Url(String),
 }
 
 /// How one server takes part in placement and pooling.
@@ -67,9 +73,18 @@ impl Default for ServerOptions {
 }
 
 impl TenancyBuilder {
-    /// Where the catalog lives; default `<data_dir>/catalog.sqlite`.
+    /// Where the catalog lives, as a SQLite file; default `<data_dir>/catalog.sqlite`.
+    /// Replaces an earlier [`TenancyBuilder::catalog_url`].
     pub fn catalog_path(mut self, path: impl Into<PathBuf>) -> Self {
-        self.catalog_path = Some(path.into());
+        self.catalog = Some(CatalogLocation::Path(path.into()));
+        self
+    }
+
+    /// Where the catalog lives, as a URL: `sqlite:PATH`, `postgres://…` or `mysql://…`
+    /// (see [`Catalog::open`]). Every process sharing tenants must name the same catalog.
+    /// Replaces an earlier [`TenancyBuilder::catalog_path`].
+    pub fn catalog_url(mut self, url: impl Into<String>) -> Self {
+        self.catalog = Some(CatalogLocation::Url(url.into()));
         self
     }
 
@@ -127,10 +142,11 @@ impl TenancyBuilder {
     ///
     /// Opens no tenant database: those open on first use.
     pub async fn build(self) -> Result<Tenancy, Error> {
-        let catalog_path = self
-            .catalog_path
-            .unwrap_or_else(|| self.data_dir.join("catalog.sqlite"));
-        let catalog = Catalog::open_sqlite(&catalog_path).await?;
+        let catalog = match &self.catalog {
+            Some(CatalogLocation::Url(url)) => Catalog::open(url).await?,
+            Some(CatalogLocation::Path(path)) => Catalog::open_sqlite(path).await?,
+            None => Catalog::open_sqlite(&self.data_dir.join("catalog.sqlite")).await?,
+        };
         let resolver = Resolver::new(catalog.clone(), self.identify);
         let mut servers = self.servers;
         if let Some(options) = self.local {
@@ -309,7 +325,7 @@ impl Tenancy {
     pub fn builder(data_dir: impl Into<PathBuf>) -> TenancyBuilder {
         TenancyBuilder {
             data_dir: data_dir.into(),
-            catalog_path: None,
+            catalog: None,
             identify: IdentifyOptions::default(),
             pool: PoolOptions::default(),
             migrations: TenantMigrations::none(),

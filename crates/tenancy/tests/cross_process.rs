@@ -1,20 +1,27 @@
 //! Two handles on one data directory stand for two processes (a server and the CLI):
-//! what one does to a tenant reaches the other's connections, not only its caches.
+//! what one does to a tenant reaches the other's connections, not only its caches. Each
+//! runs with the catalog on SQLite, PostgreSQL and MariaDB.
 
 mod support;
 
 use std::time::Duration;
 
-use support::{TestTenancy, count_notes, eventually, open, tenant_id};
+use support::{TestCatalog, TestTenancy, count_notes, eventually, tenant_id};
 use tenancy::identify::{Identified, Request};
 use tenancy::sqlx;
-use tenancy::{NewTenant, PoolOptions, Tenancy, TenantStatus};
+use tenancy::{Backend, NewTenant, PoolOptions, Tenancy, TenantStatus};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
-#[tokio::test]
-async fn a_suspension_elsewhere_closes_this_process_connections() {
-    let server = TestTenancy::new(PoolOptions::default()).await;
+on_every_catalog!(
+    a_suspension_elsewhere_closes_this_process_connections,
+    a_tenant_deleted_and_created_again_elsewhere_is_not_served_from_the_old_file,
+    two_processes_opening_a_new_catalog_at_once_both_succeed,
+    a_write_right_after_a_delete_and_create_elsewhere_is_refused_or_kept,
+);
+
+async fn a_suspension_elsewhere_closes_this_process_connections(catalog: Backend) {
+    let server = TestTenancy::on(catalog, PoolOptions::default()).await;
     let alpha = server.create("alpha").await;
     count_notes(&server.tenancy, &alpha).await.unwrap();
     assert!(
@@ -22,7 +29,7 @@ async fn a_suspension_elsewhere_closes_this_process_connections() {
         "warm connection expected"
     );
 
-    let cli = open(server.dir.path(), PoolOptions::default()).await;
+    let cli = server.open_again(PoolOptions::default()).await;
     cli.suspend_tenant(&tenant_id("alpha"), None).await.unwrap();
 
     let closed = eventually(PATIENCE, || !server.open_databases().contains("alpha")).await;
@@ -32,14 +39,15 @@ async fn a_suspension_elsewhere_closes_this_process_connections() {
     );
 }
 
-#[tokio::test]
-async fn a_tenant_deleted_and_created_again_elsewhere_is_not_served_from_the_old_file() {
-    let server = TestTenancy::new(PoolOptions::default()).await;
+async fn a_tenant_deleted_and_created_again_elsewhere_is_not_served_from_the_old_file(
+    catalog: Backend,
+) {
+    let server = TestTenancy::on(catalog, PoolOptions::default()).await;
     let alpha = server.create("alpha").await;
     let seeded = count_notes(&server.tenancy, &alpha).await.unwrap();
     assert!(seeded > 0);
 
-    let cli = open(server.dir.path(), PoolOptions::default()).await;
+    let cli = server.open_again(PoolOptions::default()).await;
     cli.delete_tenant(&tenant_id("alpha")).await.unwrap();
     // The new tenant is created without seed: an empty notes table tells it apart.
     cli.create_tenant(NewTenant::new(tenant_id("alpha")))
@@ -66,13 +74,13 @@ async fn a_tenant_deleted_and_created_again_elsewhere_is_not_served_from_the_old
     );
 }
 
-#[tokio::test]
-async fn two_processes_opening_a_new_catalog_at_once_both_succeed() {
+async fn two_processes_opening_a_new_catalog_at_once_both_succeed(catalog: Backend) {
     for _ in 0..10 {
         let dir = tempfile::tempdir().unwrap();
+        let catalog = TestCatalog::new(catalog).await;
         let (a, b) = tokio::join!(
-            tenancy::Tenancy::builder(dir.path()).build(),
-            tenancy::Tenancy::builder(dir.path()).build()
+            catalog.apply(Tenancy::builder(dir.path())).build(),
+            catalog.apply(Tenancy::builder(dir.path())).build()
         );
         a.expect("first opener");
         b.expect("second opener");
@@ -145,10 +153,9 @@ async fn notes_titled(tenancy: &Tenancy, id: &str, title: &str) -> i64 {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_right_after_a_delete_and_create_elsewhere_is_refused_or_kept() {
-    let server = TestTenancy::new(PoolOptions::default()).await;
-    let cli = open(server.dir.path(), PoolOptions::default()).await;
+async fn a_write_right_after_a_delete_and_create_elsewhere_is_refused_or_kept(catalog: Backend) {
+    let server = TestTenancy::on(catalog, PoolOptions::default()).await;
+    let cli = server.open_again(PoolOptions::default()).await;
 
     // The race with the server's change poller is won or lost by timing: a few rounds.
     for round in ["golf", "hotel", "india"] {

@@ -1,5 +1,5 @@
 //! Creating and deleting tenants when things go wrong: failed migrations, interrupted
-//! deletes, leftover files, and ids used again.
+//! deletes, leftover files, and ids used again. Most run on every catalog backend.
 
 mod support;
 
@@ -7,24 +7,35 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::network::{drop_postgres_schemas, postgres_names, postgres_url};
-use support::{TestTenancy, count_notes, open, tenant_id};
+use support::{TestTenancy, count_notes, tenant_id};
 use tenancy::catalog::Mutation;
 use tenancy::{
-    EmbeddedMigration, Error, Isolation, NewTenant, PoolOptions, Server, ServerOptions, Tenancy,
-    TenantMigrations, TenantStatus,
+    Backend, EmbeddedMigration, Error, Isolation, NewTenant, PoolOptions, Server, ServerOptions,
+    Tenancy, TenantMigrations, TenantStatus,
 };
+
+on_every_catalog!(
+    failed_migration_leaves_a_failed_tenant_and_no_file,
+    failed_tenant_is_created_once_the_migration_is_fixed,
+    deleted_id_can_be_created_again_with_a_fresh_database,
+    delete_interrupted_after_marking_finishes_when_run_again,
+    leftover_file_without_a_tenant_is_refused_and_listed_by_doctor,
+    repair_leaves_a_creation_that_is_still_running_alone,
+    asking_to_seed_without_a_seeder_is_refused_before_anything_is_made,
+);
 
 /// The first statement works and the second fails, so a half-applied schema would show.
 const BROKEN_MIGRATION: &str = "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT);
 INSERT INTO no_such_table VALUES (1);";
 
-async fn tenancy_with_broken_migration(data_dir: &Path) -> Tenancy {
+async fn tenancy_with_broken_migration(test: &TestTenancy) -> Tenancy {
     let migrations = TenantMigrations::embedded(&[EmbeddedMigration {
         version: 1,
         description: "notes",
         sql: BROKEN_MIGRATION,
     }]);
-    Tenancy::builder(data_dir)
+    test.catalog
+        .apply(Tenancy::builder(test.dir.path()))
         .migrations(migrations)
         .build()
         .await
@@ -43,10 +54,9 @@ fn tenant_files(test: &TestTenancy) -> Vec<String> {
     names
 }
 
-#[tokio::test]
-async fn failed_migration_leaves_a_failed_tenant_and_no_file() {
-    let test = TestTenancy::new(PoolOptions::default()).await;
-    let broken = tenancy_with_broken_migration(test.dir.path()).await;
+async fn failed_migration_leaves_a_failed_tenant_and_no_file(catalog: Backend) {
+    let test = TestTenancy::on(catalog, PoolOptions::default()).await;
+    let broken = tenancy_with_broken_migration(&test).await;
 
     let error = broken
         .create_tenant(NewTenant::new(tenant_id("charlie")))
@@ -62,17 +72,16 @@ async fn failed_migration_leaves_a_failed_tenant_and_no_file() {
     assert!(reason.contains("no_such_table"), "reason: {reason}");
 }
 
-#[tokio::test]
-async fn failed_tenant_is_created_once_the_migration_is_fixed() {
-    let test = TestTenancy::new(PoolOptions::default()).await;
-    let broken = tenancy_with_broken_migration(test.dir.path()).await;
+async fn failed_tenant_is_created_once_the_migration_is_fixed(catalog: Backend) {
+    let test = TestTenancy::on(catalog, PoolOptions::default()).await;
+    let broken = tenancy_with_broken_migration(&test).await;
     broken
         .create_tenant(NewTenant::new(tenant_id("charlie")))
         .await
         .unwrap_err();
     broken.shutdown().await;
 
-    let fixed = open(test.dir.path(), PoolOptions::default()).await;
+    let fixed = test.open_again(PoolOptions::default()).await;
     let mut again = NewTenant::new(tenant_id("charlie"));
     again.seed = true;
     let charlie = fixed.create_tenant(again).await.unwrap();
@@ -88,9 +97,8 @@ async fn failed_tenant_is_created_once_the_migration_is_fixed() {
     );
 }
 
-#[tokio::test]
-async fn deleted_id_can_be_created_again_with_a_fresh_database() {
-    let test = TestTenancy::new(PoolOptions::default()).await;
+async fn deleted_id_can_be_created_again_with_a_fresh_database(catalog: Backend) {
+    let test = TestTenancy::on(catalog, PoolOptions::default()).await;
     let foxtrot = test.create("foxtrot").await;
     assert_eq!(count_notes(&test.tenancy, &foxtrot).await.unwrap(), 3);
 
@@ -107,9 +115,8 @@ async fn deleted_id_can_be_created_again_with_a_fresh_database() {
     assert_eq!(count_notes(&test.tenancy, &foxtrot).await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn delete_interrupted_after_marking_finishes_when_run_again() {
-    let test = TestTenancy::new(PoolOptions::default()).await;
+async fn delete_interrupted_after_marking_finishes_when_run_again(catalog: Backend) {
+    let test = TestTenancy::on(catalog, PoolOptions::default()).await;
     let golf = test.create("golf").await;
     let mark = Mutation::MarkDeleting {
         id: golf.id.clone(),
@@ -126,9 +133,8 @@ async fn delete_interrupted_after_marking_finishes_when_run_again() {
     assert!(test.tenancy.doctor().await.unwrap().is_healthy());
 }
 
-#[tokio::test]
-async fn leftover_file_without_a_tenant_is_refused_and_listed_by_doctor() {
-    let test = TestTenancy::new(PoolOptions::default()).await;
+async fn leftover_file_without_a_tenant_is_refused_and_listed_by_doctor(catalog: Backend) {
+    let test = TestTenancy::on(catalog, PoolOptions::default()).await;
     std::fs::create_dir_all(test.tenants_dir()).unwrap();
     let leftover = test.tenants_dir().join("hotel.sqlite");
     std::fs::write(&leftover, b"someone's data").unwrap();
@@ -188,11 +194,11 @@ async fn until_building(mut exists: impl AsyncFnMut() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repair_leaves_a_creation_that_is_still_running_alone() {
-    let test = TestTenancy::new(PoolOptions::default()).await;
+async fn repair_leaves_a_creation_that_is_still_running_alone(catalog: Backend) {
+    let test = TestTenancy::on(catalog, PoolOptions::default()).await;
     let open_slow = || async {
-        Tenancy::builder(test.dir.path())
+        test.catalog
+            .apply(Tenancy::builder(test.dir.path()))
             .migrations(slow(SLOW_SQLITE_MIGRATION))
             .build()
             .await
@@ -275,10 +281,9 @@ async fn repair_during_a_slow_creation_never_leaves_an_active_tenant_without_sto
     drop_postgres_schemas(prefix).await;
 }
 
-#[tokio::test]
-async fn asking_to_seed_without_a_seeder_is_refused_before_anything_is_made() {
-    let test = TestTenancy::new(PoolOptions::default()).await;
-    let unseeded = tenancy_with_broken_migration(test.dir.path()).await;
+async fn asking_to_seed_without_a_seeder_is_refused_before_anything_is_made(catalog: Backend) {
+    let test = TestTenancy::on(catalog, PoolOptions::default()).await;
+    let unseeded = tenancy_with_broken_migration(&test).await;
     let mut new = NewTenant::new(tenant_id("hotel"));
     new.seed = true;
 

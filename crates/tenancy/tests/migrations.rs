@@ -1,14 +1,18 @@
 //! Migrations across tenants: a failure stays with its tenant, runs resume, rollbacks touch
-//! only tenants that applied the batch, edits are refused, and locks are per tenant.
+//! only tenants that applied the batch, edits are refused, and locks are per tenant. The
+//! runs are journaled in the catalog, so each test runs on every catalog backend.
+
+mod support;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use support::TestCatalog;
 use tempfile::TempDir;
 use tenancy::migrate::{RunKind, RunOptions, RunReport, TenantResult};
-use tenancy::{EmbeddedMigration, NewTenant, Tenancy, TenantId, TenantMigrations};
+use tenancy::{Backend, EmbeddedMigration, NewTenant, Tenancy, TenantId, TenantMigrations};
 
 const V1: &str = "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT, body TEXT);";
 
@@ -41,8 +45,40 @@ fn v1_v2(v2: &'static str) -> TenantMigrations {
     ])
 }
 
-async fn open(dir: &Path, migrations: TenantMigrations) -> Tenancy {
-    Tenancy::builder(dir)
+on_every_catalog!(
+    a_failing_tenant_is_reported_untouched_and_the_others_migrate,
+    an_edited_migration_is_refused_naming_the_file,
+    rollback_touches_only_tenants_that_applied_the_batch,
+    an_interrupted_run_resumes_with_only_the_tenants_not_finished,
+    a_tenant_locked_by_another_run_waits_then_is_busy_while_others_proceed,
+    two_runs_on_the_same_tenant_do_not_both_apply,
+    a_dry_run_changes_nothing,
+    suspended_tenants_are_skipped,
+);
+
+/// A data folder, and a catalog on the backend under test.
+struct Place {
+    dir: TempDir,
+    catalog: TestCatalog,
+}
+
+impl Place {
+    async fn new(catalog: Backend) -> Self {
+        Place {
+            dir: TempDir::new().unwrap(),
+            catalog: TestCatalog::new(catalog).await,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+async fn open(place: &Place, migrations: TenantMigrations) -> Tenancy {
+    place
+        .catalog
+        .apply(Tenancy::builder(place.path()))
         .migrations(migrations)
         .build()
         .await
@@ -94,12 +130,11 @@ fn names(count: usize) -> Vec<String> {
     (1..=count).map(|n| format!("t{n:02}")).collect()
 }
 
-#[tokio::test]
-async fn a_failing_tenant_is_reported_untouched_and_the_others_migrate() {
-    let dir = TempDir::new().unwrap();
+async fn a_failing_tenant_is_reported_untouched_and_the_others_migrate(catalog: Backend) {
+    let dir = Place::new(catalog).await;
     let tenants = names(10);
     let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
-    let before = open(dir.path(), v1()).await;
+    let before = open(&dir, v1()).await;
     for raw in &tenants {
         create(&before, raw).await;
         sql(
@@ -117,7 +152,7 @@ async fn a_failing_tenant_is_reported_untouched_and_the_others_migrate() {
     .await;
     before.shutdown().await;
 
-    let tenancy = open(dir.path(), v1_v2(V2)).await;
+    let tenancy = open(&dir, v1_v2(V2)).await;
     let report = migrate(&tenancy, &tenants, RunKind::Migrate).await;
 
     assert_eq!(report.count("migrated"), 9, "{report:?}");
@@ -158,15 +193,14 @@ async fn a_failing_tenant_is_reported_untouched_and_the_others_migrate() {
     assert_eq!(second.count("up_to_date"), 9);
 }
 
-#[tokio::test]
-async fn an_edited_migration_is_refused_naming_the_file() {
-    let dir = TempDir::new().unwrap();
-    let tenancy = open(dir.path(), v1_v2(V2)).await;
+async fn an_edited_migration_is_refused_naming_the_file(catalog: Backend) {
+    let dir = Place::new(catalog).await;
+    let tenancy = open(&dir, v1_v2(V2)).await;
     create(&tenancy, "alpha").await;
     tenancy.shutdown().await;
 
     let edited = "CREATE TABLE something_else (id INTEGER);";
-    let tenancy = open(dir.path(), v1_v2(edited)).await;
+    let tenancy = open(&dir, v1_v2(edited)).await;
     let report = migrate(&tenancy, &["alpha"], RunKind::Migrate).await;
 
     let refused = result(&report, "alpha");
@@ -202,10 +236,9 @@ fn reversible_dir(root: &Path) -> std::path::PathBuf {
     dir
 }
 
-#[tokio::test]
-async fn rollback_touches_only_tenants_that_applied_the_batch() {
-    let dir = TempDir::new().unwrap();
-    let tenancy = open(dir.path(), v1()).await;
+async fn rollback_touches_only_tenants_that_applied_the_batch(catalog: Backend) {
+    let dir = Place::new(catalog).await;
+    let tenancy = open(&dir, v1()).await;
     for raw in ["alpha", "beta", "gamma"] {
         create(&tenancy, raw).await;
     }
@@ -214,7 +247,7 @@ async fn rollback_touches_only_tenants_that_applied_the_batch() {
     let migrations = TenantMigrations::from_dir(&reversible_dir(dir.path()))
         .await
         .unwrap();
-    let tenancy = open(dir.path(), migrations).await;
+    let tenancy = open(&dir, migrations).await;
     migrate(&tenancy, &["alpha", "beta"], RunKind::Migrate).await;
 
     let target = tenancy.migrations().rollback_target(1).unwrap();
@@ -250,17 +283,16 @@ async fn rollback_touches_only_tenants_that_applied_the_batch() {
     );
 }
 
-#[tokio::test]
-async fn an_interrupted_run_resumes_with_only_the_tenants_not_finished() {
-    let dir = TempDir::new().unwrap();
-    let tenancy = open(dir.path(), v1()).await;
+async fn an_interrupted_run_resumes_with_only_the_tenants_not_finished(catalog: Backend) {
+    let dir = Place::new(catalog).await;
+    let tenancy = open(&dir, v1()).await;
     let tenants = names(8);
     for raw in &tenants {
         create(&tenancy, raw).await;
     }
     tenancy.shutdown().await;
 
-    let tenancy = open(dir.path(), v1_v2(V2)).await;
+    let tenancy = open(&dir, v1_v2(V2)).await;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     // Stop after the third tenant, as Ctrl-C would.
@@ -322,15 +354,14 @@ async fn an_interrupted_run_resumes_with_only_the_tenants_not_finished() {
     );
 }
 
-#[tokio::test]
-async fn a_tenant_locked_by_another_run_waits_then_is_busy_while_others_proceed() {
-    let dir = TempDir::new().unwrap();
-    let tenancy = open(dir.path(), v1()).await;
+async fn a_tenant_locked_by_another_run_waits_then_is_busy_while_others_proceed(catalog: Backend) {
+    let dir = Place::new(catalog).await;
+    let tenancy = open(&dir, v1()).await;
     for raw in ["alpha", "beta"] {
         create(&tenancy, raw).await;
     }
     tenancy.shutdown().await;
-    let tenancy = open(dir.path(), v1_v2(V2)).await;
+    let tenancy = open(&dir, v1_v2(V2)).await;
 
     // Another run holds alpha.
     let server = tenancy.server(tenancy::LOCAL_SERVER).unwrap();
@@ -362,13 +393,12 @@ async fn a_tenant_locked_by_another_run_waits_then_is_busy_while_others_proceed(
     assert_eq!(result(&again, "alpha").status, "migrated");
 }
 
-#[tokio::test]
-async fn two_runs_on_the_same_tenant_do_not_both_apply() {
-    let dir = TempDir::new().unwrap();
-    let tenancy = open(dir.path(), v1()).await;
+async fn two_runs_on_the_same_tenant_do_not_both_apply(catalog: Backend) {
+    let dir = Place::new(catalog).await;
+    let tenancy = open(&dir, v1()).await;
     create(&tenancy, "alpha").await;
     tenancy.shutdown().await;
-    let tenancy = open(dir.path(), v1_v2(V2)).await;
+    let tenancy = open(&dir, v1_v2(V2)).await;
 
     let (a, b) = tokio::join!(
         migrate(&tenancy, &["alpha"], RunKind::Migrate),
@@ -379,13 +409,12 @@ async fn two_runs_on_the_same_tenant_do_not_both_apply() {
     assert_eq!(outcomes, ["migrated", "up_to_date"]);
 }
 
-#[tokio::test]
-async fn a_dry_run_changes_nothing() {
-    let dir = TempDir::new().unwrap();
-    let tenancy = open(dir.path(), v1()).await;
+async fn a_dry_run_changes_nothing(catalog: Backend) {
+    let dir = Place::new(catalog).await;
+    let tenancy = open(&dir, v1()).await;
     create(&tenancy, "alpha").await;
     tenancy.shutdown().await;
-    let tenancy = open(dir.path(), v1_v2(V2)).await;
+    let tenancy = open(&dir, v1_v2(V2)).await;
 
     let ids = vec![id("alpha")];
     let options = RunOptions {
@@ -411,14 +440,13 @@ async fn a_dry_run_changes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn suspended_tenants_are_skipped() {
-    let dir = TempDir::new().unwrap();
-    let tenancy = open(dir.path(), v1()).await;
+async fn suspended_tenants_are_skipped(catalog: Backend) {
+    let dir = Place::new(catalog).await;
+    let tenancy = open(&dir, v1()).await;
     create(&tenancy, "alpha").await;
     tenancy.suspend_tenant(&id("alpha"), None).await.unwrap();
     tenancy.shutdown().await;
-    let tenancy = open(dir.path(), v1_v2(V2)).await;
+    let tenancy = open(&dir, v1_v2(V2)).await;
 
     let report = migrate(&tenancy, &["alpha"], RunKind::Migrate).await;
     let skipped = result(&report, "alpha");

@@ -5,6 +5,10 @@
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
+/// The core crate's test servers and catalogs, shared rather than copied.
+#[path = "../../../tenancy/tests/support/network.rs"]
+pub mod catalogs;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -73,6 +77,7 @@ impl Seeder for NotesSeeder {
 pub struct TestApp {
     pub tenancy: Tenancy,
     pub dir: TempDir,
+    pub catalog: catalogs::TestCatalog,
 }
 
 impl TestApp {
@@ -81,9 +86,34 @@ impl TestApp {
     }
 
     pub async fn with(identify: IdentifyOptions, pool: PoolOptions) -> Self {
+        Self::on(tenancy::Backend::Sqlite, identify, pool).await
+    }
+
+    /// With the catalog on `backend`; tenants on the built-in SQLite server.
+    pub async fn on(
+        backend: tenancy::Backend,
+        identify: IdentifyOptions,
+        pool: PoolOptions,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let tenancy = open(dir.path(), identify, pool).await;
-        TestApp { tenancy, dir }
+        let catalog = catalogs::TestCatalog::new(backend).await;
+        let tenancy = open_on(dir.path(), &catalog, identify, pool).await;
+        TestApp {
+            tenancy,
+            dir,
+            catalog,
+        }
+    }
+
+    /// A second handle on the same data and catalog, as another process would open it.
+    pub async fn open_again(&self) -> Tenancy {
+        open_on(
+            self.dir.path(),
+            &self.catalog,
+            Default::default(),
+            Default::default(),
+        )
+        .await
     }
 
     /// Creates and seeds an active tenant, with these domains.
@@ -110,6 +140,24 @@ impl TestApp {
 /// A tenancy on an existing data directory, as a second process would open it.
 pub async fn open(data_dir: &Path, identify: IdentifyOptions, pool: PoolOptions) -> Tenancy {
     Tenancy::builder(data_dir)
+        .identify(identify)
+        .pool(pool)
+        .migrations(notes_migrations())
+        .seeder(NotesSeeder)
+        .build()
+        .await
+        .expect("building a tenancy in a temporary directory")
+}
+
+/// [`open`] with the catalog elsewhere.
+pub async fn open_on(
+    data_dir: &Path,
+    catalog: &catalogs::TestCatalog,
+    identify: IdentifyOptions,
+    pool: PoolOptions,
+) -> Tenancy {
+    catalog
+        .apply(Tenancy::builder(data_dir))
         .identify(identify)
         .pool(pool)
         .migrations(notes_migrations())

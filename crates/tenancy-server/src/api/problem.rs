@@ -159,6 +159,11 @@ pub const CODES: &[ProblemCode] = &[
         "a database server cannot be reached",
     ),
     row(
+        "catalog_unavailable",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the catalog database cannot be reached",
+    ),
+    row(
         "migration_failed",
         StatusCode::INTERNAL_SERVER_ERROR,
         "the tenant's migrations failed; the tenant is `failed` with the reason",

@@ -23,13 +23,23 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 /// A temporary folder the binary runs in, with `data/` as its data folder.
 pub struct Sandbox {
     dir: TempDir,
+    env: Vec<(String, String)>,
 }
 
 impl Sandbox {
     /// A fresh, empty sandbox.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory can be created");
-        Sandbox { dir }
+        Sandbox {
+            dir,
+            env: Vec::new(),
+        }
+    }
+
+    /// The same sandbox, with `name=value` set for every command it runs from now on.
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     /// The sandbox folder, also the binary's working directory.
@@ -68,6 +78,7 @@ impl Sandbox {
                 command.env_remove(name);
             }
         }
+        command.envs(self.env.iter().map(|(name, value)| (name, value)));
         command
     }
 

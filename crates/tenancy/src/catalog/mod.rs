@@ -4,35 +4,50 @@
 //! change and appends a row to the change log in one transaction. Hooks registered with
 //! [`Catalog::watch`] see each change: at once for changes made by this process, and within
 //! the poll interval for changes made by other processes sharing the catalog.
+//!
+//! The catalog lives in SQLite (a file, the default), PostgreSQL or MySQL/MariaDB; see
+//! [`Catalog::open`]. The SQL is shared; `backend.rs` holds what differs.
 
+mod backend;
 mod mutation;
 mod rows;
 mod runs;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{Connection, SqliteConnection};
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 use crate::error::Error;
 use crate::keys::{ApiKey, StoredKey};
+use crate::server::Backend;
 use crate::tenant::{Domain, Tenant, TenantStatus};
 use crate::tenant_id::TenantId;
 use crate::traffic::{RuleScope, TrafficRules};
+use backend::{CatalogPool, Conn, query};
 
 pub use mutation::Mutation;
 pub use runs::{RunRecord, RunTenant};
 
 /// How long a catalog writer waits for another writer before giving up.
 ///
-/// The server and CLI processes share one catalog file; a writer waits its turn rather than
-/// failing with "database is locked".
+/// The server and CLI processes share one catalog; a writer waits its turn rather than
+/// failing ("database is locked" on SQLite, a lock wait timeout on the servers).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many times a write transaction the database rolled back as a deadlock victim is run
+/// again before its error is returned.
+const WRITE_ATTEMPTS: u32 = 5;
+
+/// The URL schemes `catalog.url` accepts, as error messages list them.
+pub const CATALOG_SCHEMES: &str = "sqlite, postgres (postgresql) or mysql (mariadb)";
 
 /// One entry of the change log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -132,8 +147,12 @@ pub struct TenantFilter {
 /// A handle to the catalog database. Cheap to clone.
 #[derive(Clone)]
 pub struct Catalog {
-    pool: SqlitePool,
+    pool: CatalogPool,
     hooks: Arc<RwLock<Vec<Hook>>>,
+    /// Held by each of this process's writers for its whole transaction: writers queue
+    /// here, so at most one pooled connection waits on the database's write lock and the
+    /// others stay free for reads.
+    write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -143,6 +162,43 @@ impl std::fmt::Debug for Catalog {
 }
 
 impl Catalog {
+    /// Opens the catalog at `url` and brings its schema up to date.
+    ///
+    /// - `sqlite:PATH` or `sqlite://PATH`: a SQLite file, created if needed (see
+    ///   [`Catalog::open_sqlite`]);
+    /// - `postgres://user@host:5432/database` (or `postgresql://`);
+    /// - `mysql://user@host:3306/database` (or `mariadb://`).
+    ///
+    /// On PostgreSQL and MySQL the database must exist; its tables are created on first
+    /// use. The pool holds at most 4 connections to the server.
+    pub async fn open(url: &str) -> Result<Self, Error> {
+        let pool = match CatalogUrl::parse(url)? {
+            CatalogUrl::Sqlite(path) => return Catalog::open_sqlite(&path).await,
+            CatalogUrl::Postgres(options) => CatalogPool::postgres(options, BUSY_TIMEOUT).await?,
+            CatalogUrl::MySql(options) => CatalogPool::mysql(options, BUSY_TIMEOUT).await?,
+        };
+        let catalog = Catalog::with_pool(pool);
+        catalog.pool.migrate().await?;
+        Ok(catalog)
+    }
+
+    fn with_pool(pool: CatalogPool) -> Self {
+        Catalog {
+            pool,
+            hooks: Arc::default(),
+            write_gate: Arc::default(),
+        }
+    }
+
+    /// Which backend holds the catalog.
+    pub fn backend(&self) -> Backend {
+        match &self.pool {
+            CatalogPool::Sqlite(_) => Backend::Sqlite,
+            CatalogPool::Postgres(_) => Backend::Postgres,
+            CatalogPool::MySql(_) => Backend::MySql,
+        }
+    }
+
     /// Opens (creating if needed) the SQLite catalog at `path` and brings its schema up to date.
     pub async fn open_sqlite(path: &Path) -> Result<Self, Error> {
         if let Some(parent) = path.parent() {
@@ -165,25 +221,14 @@ impl Catalog {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(backend::MAX_CONNECTIONS)
             .connect_with(options)
             .await
             .map_err(Error::Catalog)?;
 
-        let catalog = Catalog {
-            pool,
-            hooks: Arc::default(),
-        };
-        catalog.migrate().await?;
+        let catalog = Catalog::with_pool(CatalogPool::Sqlite(pool));
+        catalog.pool.migrate().await?;
         Ok(catalog)
-    }
-
-    async fn migrate(&self) -> Result<(), Error> {
-        let migrator = crate::migrate::catalog_migrator();
-        migrator.run(&self.pool).await.map_err(|error| match error {
-            sqlx::migrate::MigrateError::Execute(error) => Error::Catalog(error),
-            other => Error::Catalog(sqlx::Error::Migrate(Box::new(other))),
-        })
     }
 
     /// Registers a hook called with every change this process makes or later sees in the log.
@@ -225,21 +270,39 @@ impl Catalog {
         mutation: Mutation,
         origin: Origin<'_>,
     ) -> Result<Change, Error> {
-        let mut conn = self.pool.acquire().await.map_err(Error::Catalog)?;
-        let change = apply_in_transaction(&mut conn, &mutation, origin).await?;
+        let change = self.write(&mutation, origin).await?;
 
         tracing::debug!(seq = change.seq, action = %change.action, tenant_id = ?change.tenant_id, "catalog change");
         self.notify(&change);
         Ok(change)
     }
 
+    /// Runs the mutation's transaction, again when the database rolled it back as a
+    /// deadlock victim (the whole transaction is undone, so running it again is safe).
+    async fn write(&self, mutation: &Mutation, origin: Origin<'_>) -> Result<Change, Error> {
+        let _turn = self.write_gate.lock().await;
+        let mut attempt = 1;
+        loop {
+            match apply_in_transaction(&self.pool, mutation, origin).await {
+                Err(error) if attempt < WRITE_ATTEMPTS && backend::is_retryable(&error) => {
+                    tracing::debug!(attempt, %error, "catalog write rolled back; running it again");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
     /// Every plan's and tenant's traffic rules.
     pub async fn traffic_rules(&self) -> Result<HashMap<RuleScope, TrafficRules>, Error> {
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT scope, rules FROM traffic_rules")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(Error::Catalog)?;
-        rows.into_iter()
+        let rows = self
+            .pool
+            .fetch_all(query("SELECT scope, rules FROM traffic_rules"))
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.get::<String>("scope")?, row.get::<String>("rules")?)))
+            .collect::<Result<Vec<_>, Error>>()?
+            .into_iter()
             .map(|(scope, rules)| {
                 let parsed = serde_json::from_str(&rules).map_err(|error| Error::InvalidInput {
                     field: "traffic_rules",
@@ -269,22 +332,20 @@ impl Catalog {
 
     /// How many tenants the catalog holds.
     pub async fn count_tenants(&self) -> Result<i64, Error> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
-            .fetch_one(&self.pool)
+        self.pool
+            .scalar(query("SELECT COUNT(*) FROM tenants"))
             .await
-            .map_err(Error::Catalog)
     }
 
     /// How many tenants each server holds, for placement.
     pub async fn tenants_per_server(
         &self,
     ) -> Result<std::collections::HashMap<String, i64>, Error> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT server, COUNT(*) FROM tenants GROUP BY server")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(Error::Catalog)?;
-        Ok(rows.into_iter().collect())
+        let sql = "SELECT server, COUNT(*) AS tenants FROM tenants GROUP BY server";
+        let rows = self.pool.fetch_all(query(sql)).await?;
+        rows.iter()
+            .map(|row| Ok((row.get("server")?, row.get("tenants")?)))
+            .collect()
     }
 
     /// The tenant that owns this (normalised) host as a domain.
@@ -318,21 +379,17 @@ impl Catalog {
 
     /// Records that a key was used. Not a change: nothing else needs to hear of it.
     pub(crate) async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), Error> {
-        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+        let touch = query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
             .bind(at)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(Error::Catalog)?;
+            .bind(id);
+        self.pool.execute(touch).await?;
         Ok(())
     }
 
     /// The newest change's position, or 0 for an empty log.
     pub async fn last_change_seq(&self) -> Result<i64, Error> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(Error::Catalog)
+        let sql = "SELECT COALESCE(MAX(seq), 0) FROM changes";
+        self.pool.scalar(query(sql)).await
     }
 
     /// Starts a task that reads changes made by other processes and passes them to the hooks.
@@ -345,7 +402,7 @@ impl Catalog {
     ) -> Result<tokio::task::JoinHandle<()>, Error> {
         let mut seen = self.last_change_seq().await?;
         let hooks = Arc::downgrade(&self.hooks);
-        let pool = self.pool.clone();
+        let (pool, write_gate) = (self.pool.clone(), self.write_gate.clone());
 
         Ok(tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
@@ -356,6 +413,7 @@ impl Catalog {
                 let catalog = Catalog {
                     pool: pool.clone(),
                     hooks,
+                    write_gate: write_gate.clone(),
                 };
                 match catalog.changes_since(seen, 1000).await {
                     Ok(changes) => {
@@ -382,27 +440,182 @@ impl Catalog {
 }
 
 async fn apply_in_transaction(
-    conn: &mut SqliteConnection,
+    pool: &CatalogPool,
     mutation: &Mutation,
     origin: Origin<'_>,
 ) -> Result<Change, Error> {
-    // IMMEDIATE takes the write lock up front, so a second writer waits in the busy handler
-    // instead of failing when its read lock cannot be upgraded.
-    let mut tx = conn
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(Error::Catalog)?;
-    let now = Utc::now();
+    let mut tx = pool.begin_write().await?;
+    let mut conn = tx.conn();
+    let seq = next_seq(&mut conn).await?;
+    // Microseconds: what PostgreSQL and MySQL keep, so the returned change equals the
+    // stored one on every backend.
+    let now = Utc::now().trunc_subsecs(6);
 
     // Read before the change, so a removed tenant's placement is still known to the
     // processes that must close its connections.
     let placement = match mutation.tenant_id() {
-        Some(id) => rows::placement(&mut tx, id).await?,
+        Some(id) => rows::placement(&mut conn, id).await?,
         None => None,
     };
-    let tenant_id = mutation.execute(&mut tx, now).await?;
-    let change = rows::append_change(&mut tx, mutation, tenant_id, placement, origin, now).await?;
+    let tenant_id = mutation.execute(&mut conn, now).await?;
+    let change =
+        rows::append_change(&mut conn, seq, mutation, tenant_id, placement, origin, now).await?;
 
-    tx.commit().await.map_err(Error::Catalog)?;
+    tx.commit().await?;
     Ok(change)
+}
+
+/// Takes the next position in the change log: the first statement of every change.
+///
+/// The update locks the one clock row until the transaction ends, so catalog writers run one
+/// at a time and hand out positions in commit order: a change that commits later always has
+/// the larger `seq`, and a rolled-back change gives its number back. A reader that has seen
+/// `seq` n has therefore seen every change up to n, with no gaps, which is what the change
+/// poller relies on. An auto-increment column would not do this on PostgreSQL or MySQL,
+/// where a transaction can take a number, commit after one that took a larger number, and
+/// slip past a poller that had already moved on.
+async fn next_seq(conn: &mut Conn<'_>) -> Result<i64, Error> {
+    conn.execute(query("UPDATE catalog_clock SET seq = seq + 1 WHERE id = 1"))
+        .await?;
+    conn.scalar(query("SELECT seq FROM catalog_clock WHERE id = 1"))
+        .await
+}
+
+/// A catalog URL, parsed.
+enum CatalogUrl {
+    Sqlite(PathBuf),
+    Postgres(PgConnectOptions),
+    MySql(MySqlConnectOptions),
+}
+
+impl CatalogUrl {
+    fn parse(url: &str) -> Result<Self, Error> {
+        match catalog_backend(url)? {
+            Backend::Sqlite => Ok(CatalogUrl::Sqlite(sqlite_path(url))),
+            Backend::Postgres => PgConnectOptions::from_str(url)
+                .map(CatalogUrl::Postgres)
+                .map_err(|error| invalid_url(url, error)),
+            _ => {
+                let url = match url.strip_prefix("mariadb:") {
+                    Some(rest) => format!("mysql:{rest}"),
+                    None => url.to_owned(),
+                };
+                let options =
+                    MySqlConnectOptions::from_str(&url).map_err(|e| invalid_url(&url, e))?;
+                if options.get_database().is_none() {
+                    return Err(Error::InvalidInput {
+                        field: "catalog.url",
+                        reason: "a MySQL catalog URL must name its database \
+                                 (mysql://user@host:3306/tenancy)"
+                            .to_owned(),
+                    });
+                }
+                Ok(CatalogUrl::MySql(options))
+            }
+        }
+    }
+}
+
+/// Checks a catalog URL without connecting: its scheme, its syntax and, for MySQL, that it
+/// names a database. Returns the backend it names.
+///
+/// ```
+/// use tenancy::Backend;
+/// use tenancy::catalog::check_url;
+///
+/// assert_eq!(check_url("postgres://db/tenancy").unwrap(), Backend::Postgres);
+/// assert!(check_url("mysql://root@db:3306").is_err(), "no database named");
+/// assert!(check_url("redis://cache").is_err());
+/// ```
+pub fn check_url(url: &str) -> Result<Backend, Error> {
+    CatalogUrl::parse(url).map(|parsed| match parsed {
+        CatalogUrl::Sqlite(_) => Backend::Sqlite,
+        CatalogUrl::Postgres(_) => Backend::Postgres,
+        CatalogUrl::MySql(_) => Backend::MySql,
+    })
+}
+
+/// Which backend a catalog URL names, by its scheme alone.
+fn catalog_backend(url: &str) -> Result<Backend, Error> {
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme).unwrap_or("");
+    match scheme {
+        "sqlite" => Ok(Backend::Sqlite),
+        "postgres" | "postgresql" => Ok(Backend::Postgres),
+        "mysql" | "mariadb" => Ok(Backend::MySql),
+        _ => {
+            let shown = match scheme {
+                "" => "no scheme".to_owned(),
+                scheme => format!("unknown scheme '{scheme}'"),
+            };
+            Err(Error::InvalidInput {
+                field: "catalog.url",
+                reason: format!("{shown}; the catalog runs on {CATALOG_SCHEMES}"),
+            })
+        }
+    }
+}
+
+/// The file a `sqlite:` catalog URL names.
+fn sqlite_path(url: &str) -> PathBuf {
+    let rest = url.strip_prefix("sqlite:").unwrap_or(url);
+    PathBuf::from(rest.strip_prefix("//").unwrap_or(rest))
+}
+
+fn invalid_url(url: &str, error: sqlx::Error) -> Error {
+    // The URL may hold a password: show what follows the credentials only.
+    let shown = url.split('@').next_back().unwrap_or("");
+    Error::InvalidInput {
+        field: "catalog.url",
+        reason: format!("cannot parse '…{shown}': {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_accepted_scheme_names_its_backend() {
+        let cases = [
+            ("sqlite:data/catalog.sqlite", Backend::Sqlite),
+            ("sqlite:///var/lib/tenancy/catalog.sqlite", Backend::Sqlite),
+            ("postgres://postgres@db/tenancy", Backend::Postgres),
+            ("postgresql://postgres@db/tenancy", Backend::Postgres),
+            ("mysql://root@db:3306/tenancy", Backend::MySql),
+            ("mariadb://root@db:3306/tenancy", Backend::MySql),
+        ];
+        for (url, backend) in cases {
+            assert_eq!(catalog_backend(url).unwrap(), backend, "{url}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_refused_naming_the_key_and_the_accepted_schemes() {
+        let error = catalog_backend("redis://cache:6379")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("catalog.url"), "{error}");
+        assert!(error.contains("'redis'"), "{error}");
+        assert!(error.contains(CATALOG_SCHEMES), "{error}");
+        let error = catalog_backend("/var/lib/catalog.sqlite")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no scheme"), "{error}");
+    }
+
+    #[test]
+    fn sqlite_urls_name_relative_and_absolute_files() {
+        assert_eq!(
+            sqlite_path("sqlite:data/c.sqlite"),
+            Path::new("data/c.sqlite")
+        );
+        assert_eq!(
+            sqlite_path("sqlite://data/c.sqlite"),
+            Path::new("data/c.sqlite")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///srv/c.sqlite"),
+            Path::new("/srv/c.sqlite")
+        );
+    }
 }

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::SqliteConnection;
 
+use super::backend::{Conn, query};
 use crate::error::Error;
 use crate::keys::ApiKey;
 use crate::tenant::{TenantStatus, TenantUpdate};
@@ -320,7 +320,7 @@ impl Mutation {
 
     pub(super) async fn execute(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<TenantId>, Error> {
         match self {
@@ -361,12 +361,11 @@ impl Mutation {
             } => {
                 let allowed = [Active, Suspended, Maintenance];
                 transition(conn, id, &allowed, Maintenance, "start maintenance", now).await?;
-                sqlx::query("UPDATE tenants SET retry_after_secs = ? WHERE id = ?")
+                query("UPDATE tenants SET retry_after_secs = ? WHERE id = ?")
                     .bind(i64::from(*retry_after_secs))
                     .bind(id.as_str())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(Error::Catalog)?;
+                    .execute(conn)
+                    .await?;
                 Ok(Some(id.clone()))
             }
             Mutation::MaintenanceOff { id } => {
@@ -451,11 +450,7 @@ impl Mutation {
         }
     }
 
-    async fn create(
-        &self,
-        conn: &mut SqliteConnection,
-        now: DateTime<Utc>,
-    ) -> Result<TenantId, Error> {
+    async fn create(&self, conn: &mut Conn<'_>, now: DateTime<Utc>) -> Result<TenantId, Error> {
         let Mutation::Create {
             id,
             name,
@@ -470,7 +465,7 @@ impl Mutation {
         };
         match current_status(conn, id).await? {
             None => {
-                sqlx::query(
+                query(
                     "INSERT INTO tenants (id, name, status, plan, data, server, database_name, \
                      created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
@@ -483,13 +478,12 @@ impl Mutation {
                 .bind(database)
                 .bind(now)
                 .bind(now)
-                .execute(&mut *conn)
-                .await
-                .map_err(Error::Catalog)?;
+                .execute(conn)
+                .await?;
             }
             // A failed tenant is created again in place: that is the retry.
             Some(Failed) => {
-                sqlx::query(
+                query(
                     "UPDATE tenants SET name = ?, status = ?, plan = ?, data = ?, server = ?, \
                      database_name = ?, reason = NULL, updated_at = ? WHERE id = ?",
                 )
@@ -501,9 +495,8 @@ impl Mutation {
                 .bind(database)
                 .bind(now)
                 .bind(id.as_str())
-                .execute(&mut *conn)
-                .await
-                .map_err(Error::Catalog)?;
+                .execute(conn)
+                .await?;
                 exec(conn, "DELETE FROM domains WHERE tenant_id = ?", id.as_str()).await?;
                 let scope = RuleScope::Tenant(id.clone()).to_string();
                 exec(conn, "DELETE FROM traffic_rules WHERE scope = ?", &scope).await?;
@@ -517,31 +510,23 @@ impl Mutation {
     }
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &'static str, arg: &str) -> Result<(), Error> {
-    sqlx::query(sql)
-        .bind(arg)
-        .execute(&mut *conn)
-        .await
-        .map_err(Error::Catalog)?;
+async fn exec(conn: &mut Conn<'_>, sql: &'static str, arg: &str) -> Result<(), Error> {
+    query(sql).bind(arg).execute(conn).await?;
     Ok(())
 }
 
-async fn current_status(
-    conn: &mut SqliteConnection,
-    id: &TenantId,
-) -> Result<Option<TenantStatus>, Error> {
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM tenants WHERE id = ?")
+async fn current_status(conn: &mut Conn<'_>, id: &TenantId) -> Result<Option<TenantStatus>, Error> {
+    let status: Option<String> = query("SELECT status FROM tenants WHERE id = ?")
         .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(Error::Catalog)?;
+        .scalar_optional(conn)
+        .await?;
     status
         .map(|text| super::rows::parse_status(&text))
         .transpose()
 }
 
 async fn require_status(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     id: &TenantId,
     allowed: &[TenantStatus],
     operation: &'static str,
@@ -560,7 +545,7 @@ async fn require_status(
 }
 
 async fn transition(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     id: &TenantId,
     allowed: &[TenantStatus],
     to: TenantStatus,
@@ -568,19 +553,18 @@ async fn transition(
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
     require_status(conn, id, allowed, operation).await?;
-    sqlx::query("UPDATE tenants SET status = ?, updated_at = ? WHERE id = ?")
+    query("UPDATE tenants SET status = ?, updated_at = ? WHERE id = ?")
         .bind(to.as_str())
         .bind(now)
         .bind(id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(Error::Catalog)?;
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// An active tenant has no maintenance `Retry-After`: the value belongs to one maintenance
 /// window and is set again when the next one starts.
-async fn clear_retry_after(conn: &mut SqliteConnection, id: &TenantId) -> Result<(), Error> {
+async fn clear_retry_after(conn: &mut Conn<'_>, id: &TenantId) -> Result<(), Error> {
     exec(
         conn,
         "UPDATE tenants SET retry_after_secs = NULL WHERE id = ?",
@@ -589,22 +573,17 @@ async fn clear_retry_after(conn: &mut SqliteConnection, id: &TenantId) -> Result
     .await
 }
 
-async fn set_reason(
-    conn: &mut SqliteConnection,
-    id: &TenantId,
-    reason: Option<&str>,
-) -> Result<(), Error> {
-    sqlx::query("UPDATE tenants SET reason = ? WHERE id = ?")
+async fn set_reason(conn: &mut Conn<'_>, id: &TenantId, reason: Option<&str>) -> Result<(), Error> {
+    query("UPDATE tenants SET reason = ? WHERE id = ?")
         .bind(reason)
         .bind(id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(Error::Catalog)?;
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 async fn update_fields(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     id: &TenantId,
     update: &TenantUpdate,
     now: DateTime<Utc>,
@@ -612,48 +591,43 @@ async fn update_fields(
     let allowed = [Provisioning, Active, Suspended, Maintenance, Failed];
     require_status(conn, id, &allowed, "update").await?;
     if let Some(name) = &update.name {
-        sqlx::query("UPDATE tenants SET name = ? WHERE id = ?")
+        query("UPDATE tenants SET name = ? WHERE id = ?")
             .bind(name)
             .bind(id.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(Error::Catalog)?;
+            .execute(conn)
+            .await?;
     }
     if let Some(plan) = &update.plan {
-        sqlx::query("UPDATE tenants SET plan = ? WHERE id = ?")
+        query("UPDATE tenants SET plan = ? WHERE id = ?")
             .bind(plan)
             .bind(id.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(Error::Catalog)?;
+            .execute(conn)
+            .await?;
     }
     if let Some(data) = &update.data {
-        sqlx::query("UPDATE tenants SET data = ? WHERE id = ?")
+        query("UPDATE tenants SET data = ? WHERE id = ?")
             .bind(data.to_string())
             .bind(id.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(Error::Catalog)?;
+            .execute(conn)
+            .await?;
     }
-    sqlx::query("UPDATE tenants SET updated_at = ? WHERE id = ?")
+    query("UPDATE tenants SET updated_at = ? WHERE id = ?")
         .bind(now)
         .bind(id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(Error::Catalog)?;
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
-async fn domain_owner(conn: &mut SqliteConnection, host: &str) -> Result<Option<String>, Error> {
-    sqlx::query_scalar("SELECT tenant_id FROM domains WHERE host = ?")
+async fn domain_owner(conn: &mut Conn<'_>, host: &str) -> Result<Option<String>, Error> {
+    query("SELECT tenant_id FROM domains WHERE host = ?")
         .bind(host)
-        .fetch_optional(&mut *conn)
+        .scalar_optional(conn)
         .await
-        .map_err(Error::Catalog)
 }
 
 async fn add_domain(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     id: &TenantId,
     host: &str,
     primary: bool,
@@ -668,36 +642,33 @@ async fn add_domain(
         });
     }
     let has_primary: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM domains WHERE tenant_id = ? AND is_primary = 1")
+        query("SELECT COUNT(*) FROM domains WHERE tenant_id = ? AND is_primary = 1")
             .bind(id.as_str())
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(Error::Catalog)?;
-    sqlx::query("INSERT INTO domains (host, tenant_id, is_primary) VALUES (?, ?, 0)")
+            .scalar(conn)
+            .await?;
+    query("INSERT INTO domains (host, tenant_id, is_primary) VALUES (?, ?, 0)")
         .bind(host)
         .bind(id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(Error::Catalog)?;
+        .execute(conn)
+        .await?;
     if primary || has_primary == 0 {
         make_primary(conn, id, host).await?;
     }
     Ok(())
 }
 
-async fn make_primary(conn: &mut SqliteConnection, id: &TenantId, host: &str) -> Result<(), Error> {
-    sqlx::query(
+async fn make_primary(conn: &mut Conn<'_>, id: &TenantId, host: &str) -> Result<(), Error> {
+    query(
         "UPDATE domains SET is_primary = CASE WHEN host = ? THEN 1 ELSE 0 END WHERE tenant_id = ?",
     )
     .bind(host)
     .bind(id.as_str())
-    .execute(&mut *conn)
-    .await
-    .map_err(Error::Catalog)?;
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-async fn remove_domain(conn: &mut SqliteConnection, host: &str) -> Result<TenantId, Error> {
+async fn remove_domain(conn: &mut Conn<'_>, host: &str) -> Result<TenantId, Error> {
     let owner = domain_owner(conn, host)
         .await?
         .ok_or_else(|| Error::DomainNotFound(host.to_owned()))?;
@@ -705,20 +676,19 @@ async fn remove_domain(conn: &mut SqliteConnection, host: &str) -> Result<Tenant
     exec(conn, "DELETE FROM domains WHERE host = ?", host).await?;
 
     // Keep exactly one primary while the tenant has any domain left.
-    let next: Option<String> = sqlx::query_scalar(
+    let next: Option<String> = query(
         "SELECT host FROM domains WHERE tenant_id = ? ORDER BY is_primary DESC, host LIMIT 1",
     )
     .bind(id.as_str())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(Error::Catalog)?;
+    .scalar_optional(conn)
+    .await?;
     if let Some(next) = next {
         make_primary(conn, &id, &next).await?;
     }
     Ok(id)
 }
 
-async fn set_primary(conn: &mut SqliteConnection, host: &str) -> Result<TenantId, Error> {
+async fn set_primary(conn: &mut Conn<'_>, host: &str) -> Result<TenantId, Error> {
     let owner = domain_owner(conn, host)
         .await?
         .ok_or_else(|| Error::DomainNotFound(host.to_owned()))?;
@@ -728,7 +698,7 @@ async fn set_primary(conn: &mut SqliteConnection, host: &str) -> Result<TenantId
 }
 
 async fn set_traffic_rules(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     scope: &RuleScope,
     rules: Option<&TrafficRules>,
     now: DateTime<Utc>,
@@ -745,26 +715,25 @@ async fn set_traffic_rules(
     };
     rules.validate()?;
     let json = serde_json::to_string(rules).expect("traffic rules serialise");
-    sqlx::query(
-        "INSERT INTO traffic_rules (scope, rules, updated_at) VALUES (?, ?, ?) \
-         ON CONFLICT (scope) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at",
-    )
-    .bind(&key)
-    .bind(json)
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(Error::Catalog)?;
+    // Replaced rather than upserted: the upsert syntax differs on every backend, and the
+    // catalog clock already makes this transaction the only writer.
+    exec(conn, "DELETE FROM traffic_rules WHERE scope = ?", &key).await?;
+    query("INSERT INTO traffic_rules (scope, rules, updated_at) VALUES (?, ?, ?)")
+        .bind(&key)
+        .bind(json)
+        .bind(now)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 async fn insert_api_key(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     key: &ApiKey,
     secret_sha256: &str,
 ) -> Result<(), Error> {
     let scopes: Vec<&str> = key.scopes.iter().map(|scope| scope.as_str()).collect();
-    sqlx::query(
+    query(
         "INSERT INTO api_keys (id, name, scopes, secret_sha256, created_at, expires_at) \
          VALUES (?, ?, ?, ?, ?, ?)",
     )
@@ -774,25 +743,18 @@ async fn insert_api_key(
     .bind(secret_sha256)
     .bind(key.created_at)
     .bind(key.expires_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(Error::Catalog)?;
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-async fn revoke_api_key(
-    conn: &mut SqliteConnection,
-    id: &str,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    let revoked =
-        sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *conn)
-            .await
-            .map_err(Error::Catalog)?;
-    if revoked.rows_affected() == 0 {
+async fn revoke_api_key(conn: &mut Conn<'_>, id: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    let revoked = query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    if revoked == 0 {
         return Err(Error::ApiKeyNotFound(id.to_owned()));
     }
     Ok(())
@@ -800,22 +762,21 @@ async fn revoke_api_key(
 
 /// Moves a usable key's expiry to `at` (never later than it was).
 async fn end_api_key(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     id: &str,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let ended = sqlx::query(
+    let ended = query(
         "UPDATE api_keys SET expires_at = ? \
          WHERE id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
     )
     .bind(at)
     .bind(id)
     .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(Error::Catalog)?;
-    if ended.rows_affected() == 0 {
+    .execute(conn)
+    .await?;
+    if ended == 0 {
         return Err(Error::ApiKeyUnusable(id.to_owned()));
     }
     Ok(())

@@ -1,9 +1,8 @@
 //! Reading catalog rows into the model types.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection, SqlitePool};
 
+use super::backend::{CatalogPool, CatalogRow, Conn, query};
 use super::{AuditFilter, Change, Mutation, Origin, TenantFilter};
 use crate::error::Error;
 use crate::keys::{ApiKey, StoredKey, parse_scopes};
@@ -23,39 +22,34 @@ fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> Error 
     Error::Catalog(sqlx::Error::Decode(Box::new(error)))
 }
 
-fn tenant_from_row(row: &SqliteRow) -> Result<Tenant, Error> {
-    let get = |error: sqlx::Error| Error::Catalog(error);
-    let id: String = row.try_get("id").map_err(get)?;
-    let data: String = row.try_get("data").map_err(get)?;
-    let retry_after: Option<i64> = row.try_get("retry_after_secs").map_err(get)?;
+fn tenant_from_row(row: &CatalogRow) -> Result<Tenant, Error> {
+    let id: String = row.get("id")?;
+    let data: String = row.get("data")?;
+    let retry_after: Option<i64> = row.get("retry_after_secs")?;
 
     Ok(Tenant {
         id: TenantId::parse(&id).map_err(decode_error)?,
-        name: row.try_get("name").map_err(get)?,
-        status: parse_status(&row.try_get::<String, _>("status").map_err(get)?)?,
-        plan: row.try_get("plan").map_err(get)?,
+        name: row.get("name")?,
+        status: parse_status(&row.get::<String>("status")?)?,
+        plan: row.get("plan")?,
         data: serde_json::from_str(&data).map_err(decode_error)?,
-        server: row.try_get("server").map_err(get)?,
-        database: row.try_get("database_name").map_err(get)?,
+        server: row.get("server")?,
+        database: row.get("database_name")?,
         retry_after_secs: retry_after.and_then(|secs| u32::try_from(secs).ok()),
-        reason: row.try_get("reason").map_err(get)?,
-        created_at: row.try_get("created_at").map_err(get)?,
-        updated_at: row.try_get("updated_at").map_err(get)?,
+        reason: row.get("reason")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
     })
 }
 
-pub(super) async fn tenant(pool: &SqlitePool, id: &TenantId) -> Result<Option<Tenant>, Error> {
+pub(super) async fn tenant(pool: &CatalogPool, id: &TenantId) -> Result<Option<Tenant>, Error> {
     let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.as_str())
-        .fetch_optional(pool)
-        .await
-        .map_err(Error::Catalog)?;
+    let row = pool.fetch_optional(query(sql).bind(id.as_str())).await?;
     row.as_ref().map(tenant_from_row).transpose()
 }
 
 pub(super) async fn tenants(
-    pool: &SqlitePool,
+    pool: &CatalogPool,
     filter: &TenantFilter,
 ) -> Result<Vec<Tenant>, Error> {
     let sql = format!(
@@ -65,7 +59,7 @@ pub(super) async fn tenants(
     );
     let status = filter.status.map(TenantStatus::as_str);
     let after = filter.after.as_ref().map(TenantId::as_str);
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let select = query(sql)
         .bind(status)
         .bind(status)
         .bind(filter.server.as_deref())
@@ -74,103 +68,91 @@ pub(super) async fn tenants(
         .bind(filter.plan.as_deref())
         .bind(after)
         .bind(after)
-        // SQLite reads a negative limit as no limit.
-        .bind(filter.limit.unwrap_or(-1))
-        .fetch_all(pool)
-        .await
-        .map_err(Error::Catalog)?;
+        // No backend shares a spelling of "no limit"; every one accepts the largest.
+        .bind(filter.limit.unwrap_or(i64::MAX));
+    let rows = pool.fetch_all(select).await?;
     rows.iter().map(tenant_from_row).collect()
 }
 
 pub(super) async fn tenant_for_domain(
-    pool: &SqlitePool,
+    pool: &CatalogPool,
     host: &str,
 ) -> Result<Option<TenantId>, Error> {
-    let owner: Option<String> = sqlx::query_scalar("SELECT tenant_id FROM domains WHERE host = ?")
-        .bind(host)
-        .fetch_optional(pool)
-        .await
-        .map_err(Error::Catalog)?;
+    let select = query("SELECT tenant_id FROM domains WHERE host = ?").bind(host);
+    let owner: Option<String> = pool.acquire().await?.conn().scalar_optional(select).await?;
     owner
         .map(|id| TenantId::parse(&id).map_err(decode_error))
         .transpose()
 }
 
 pub(super) async fn domains(
-    pool: &SqlitePool,
+    pool: &CatalogPool,
     tenant_id: Option<&TenantId>,
 ) -> Result<Vec<Domain>, Error> {
-    let rows = sqlx::query(
+    let select = query(
         "SELECT host, tenant_id, is_primary FROM domains \
          WHERE (? IS NULL OR tenant_id = ?) ORDER BY tenant_id, is_primary DESC, host",
     )
     .bind(tenant_id.map(TenantId::as_str))
-    .bind(tenant_id.map(TenantId::as_str))
-    .fetch_all(pool)
-    .await
-    .map_err(Error::Catalog)?;
+    .bind(tenant_id.map(TenantId::as_str));
+    let rows = pool.fetch_all(select).await?;
 
     rows.iter()
         .map(|row| {
-            let tenant: String = row.try_get("tenant_id").map_err(Error::Catalog)?;
+            let tenant: String = row.get("tenant_id")?;
             Ok(Domain {
-                host: row.try_get("host").map_err(Error::Catalog)?,
+                host: row.get("host")?,
                 tenant_id: TenantId::parse(&tenant).map_err(decode_error)?,
-                primary: row
-                    .try_get::<i64, _>("is_primary")
-                    .map_err(Error::Catalog)?
-                    != 0,
+                primary: row.get::<i64>("is_primary")? != 0,
             })
         })
         .collect()
 }
 
-fn change_from_row(row: &SqliteRow) -> Result<Change, Error> {
-    let tenant: Option<String> = row.try_get("tenant_id").map_err(Error::Catalog)?;
-    let detail: String = row.try_get("detail").map_err(Error::Catalog)?;
+fn change_from_row(row: &CatalogRow) -> Result<Change, Error> {
+    let tenant: Option<String> = row.get("tenant_id")?;
+    let detail: String = row.get("detail")?;
     Ok(Change {
-        seq: row.try_get("seq").map_err(Error::Catalog)?,
+        seq: row.get("seq")?,
         tenant_id: tenant
             .map(|id| TenantId::parse(&id).map_err(decode_error))
             .transpose()?,
-        action: row.try_get("action").map_err(Error::Catalog)?,
+        action: row.get("action")?,
         detail: serde_json::from_str(&detail).map_err(decode_error)?,
-        actor: row.try_get("actor").map_err(Error::Catalog)?,
-        client_addr: row.try_get("client_addr").map_err(Error::Catalog)?,
-        at: row.try_get("at").map_err(Error::Catalog)?,
+        actor: row.get("actor")?,
+        client_addr: row.get("client_addr")?,
+        at: row.get("at")?,
     })
 }
 
 pub(super) async fn changes_since(
-    pool: &SqlitePool,
+    pool: &CatalogPool,
     seq: i64,
     limit: i64,
 ) -> Result<Vec<Change>, Error> {
-    let rows = sqlx::query(
+    let select = query(
         "SELECT seq, tenant_id, action, detail, actor, client_addr, at FROM changes \
          WHERE seq > ? ORDER BY seq LIMIT ?",
     )
     .bind(seq)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-    .map_err(Error::Catalog)?;
+    .bind(limit);
+    let rows = pool.fetch_all(select).await?;
     rows.iter().map(change_from_row).collect()
 }
 
 pub(super) async fn placement(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     id: &TenantId,
 ) -> Result<Option<(String, String)>, Error> {
-    sqlx::query_as("SELECT server, database_name FROM tenants WHERE id = ?")
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(Error::Catalog)
+    let select = query("SELECT server, database_name FROM tenants WHERE id = ?").bind(id.as_str());
+    let row = conn.fetch_optional(select).await?;
+    row.map(|row| Ok((row.get("server")?, row.get("database_name")?)))
+        .transpose()
 }
 
 pub(super) async fn append_change(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
+    seq: i64,
     mutation: &Mutation,
     tenant_id: Option<TenantId>,
     placement: Option<(String, String)>,
@@ -182,19 +164,18 @@ pub(super) async fn append_change(
         let placement = serde_json::json!({ "server": server, "database": database });
         object.insert("placement".to_owned(), placement);
     }
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO changes (tenant_id, action, detail, actor, client_addr, at) \
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+    let insert = query(
+        "INSERT INTO changes (seq, tenant_id, action, detail, actor, client_addr, at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
+    .bind(seq)
     .bind(tenant_id.as_ref().map(TenantId::as_str))
     .bind(mutation.action())
     .bind(detail.to_string())
     .bind(origin.actor)
     .bind(origin.client_addr)
-    .bind(at)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(Error::Catalog)?;
+    .bind(at);
+    conn.execute(insert).await?;
 
     Ok(Change {
         seq,
@@ -207,7 +188,7 @@ pub(super) async fn append_change(
     })
 }
 
-pub(super) async fn audit(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<Change>, Error> {
+pub(super) async fn audit(pool: &CatalogPool, filter: &AuditFilter) -> Result<Vec<Change>, Error> {
     // An action ending in '.' names a family (`tenant.`); otherwise it must match exactly.
     let family = filter
         .action
@@ -217,7 +198,7 @@ pub(super) async fn audit(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec
         .action
         .as_ref()
         .filter(|action| !action.ends_with('.'));
-    let rows = sqlx::query(
+    let select = query(
         "SELECT seq, tenant_id, action, detail, actor, client_addr, at FROM changes \
          WHERE (? IS NULL OR actor = ?) AND (? IS NULL OR tenant_id = ?) \
          AND (? IS NULL OR action = ?) AND (? IS NULL OR substr(action, 1, length(?)) = ?) \
@@ -239,50 +220,40 @@ pub(super) async fn audit(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec
     .bind(filter.until)
     .bind(filter.before_seq)
     .bind(filter.before_seq)
-    .bind(filter.limit)
-    .fetch_all(pool)
-    .await
-    .map_err(Error::Catalog)?;
+    .bind(filter.limit);
+    let rows = pool.fetch_all(select).await?;
     rows.iter().map(change_from_row).collect()
 }
 
 const KEY_COLUMNS: &str =
     "id, name, scopes, secret_sha256, created_at, expires_at, last_used_at, revoked_at";
 
-fn key_from_row(row: &SqliteRow) -> Result<StoredKey, Error> {
-    let get = |error: sqlx::Error| Error::Catalog(error);
-    let scopes: String = row.try_get("scopes").map_err(get)?;
+fn key_from_row(row: &CatalogRow) -> Result<StoredKey, Error> {
+    let scopes: String = row.get("scopes")?;
     let key = ApiKey {
-        id: row.try_get("id").map_err(get)?,
-        name: row.try_get("name").map_err(get)?,
+        id: row.get("id")?,
+        name: row.get("name")?,
         scopes: parse_scopes(&scopes).map_err(decode_error)?,
-        created_at: row.try_get("created_at").map_err(get)?,
-        expires_at: row.try_get("expires_at").map_err(get)?,
-        last_used_at: row.try_get("last_used_at").map_err(get)?,
-        revoked_at: row.try_get("revoked_at").map_err(get)?,
+        created_at: row.get("created_at")?,
+        expires_at: row.get("expires_at")?,
+        last_used_at: row.get("last_used_at")?,
+        revoked_at: row.get("revoked_at")?,
     };
     Ok(StoredKey {
         key,
-        secret_sha256: row.try_get("secret_sha256").map_err(get)?,
+        secret_sha256: row.get("secret_sha256")?,
     })
 }
 
-pub(super) async fn api_key(pool: &SqlitePool, id: &str) -> Result<Option<StoredKey>, Error> {
+pub(super) async fn api_key(pool: &CatalogPool, id: &str) -> Result<Option<StoredKey>, Error> {
     let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .map_err(Error::Catalog)?;
+    let row = pool.fetch_optional(query(sql).bind(id)).await?;
     row.as_ref().map(key_from_row).transpose()
 }
 
-pub(super) async fn api_keys(pool: &SqlitePool) -> Result<Vec<ApiKey>, Error> {
+pub(super) async fn api_keys(pool: &CatalogPool) -> Result<Vec<ApiKey>, Error> {
     let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(pool)
-        .await
-        .map_err(Error::Catalog)?;
+    let rows = pool.fetch_all(query(sql)).await?;
     rows.iter()
         .map(|row| key_from_row(row).map(|stored| stored.key))
         .collect()

@@ -4,14 +4,12 @@
 //! are written directly; a result that changes a tenant's database (migrated, rolled back)
 //! is recorded through [`super::Mutation::RecordMigration`] so it also enters the change log.
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
 use super::Catalog;
+use super::backend::{CatalogRow, Conn, query};
 use crate::error::Error;
 use crate::tenant_id::TenantId;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 /// A migration run as recorded.
 #[derive(Debug, Clone, Serialize)]
@@ -49,31 +47,31 @@ pub struct RunTenant {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-fn run_from_row(row: &SqliteRow) -> Result<RunRecord, sqlx::Error> {
-    let options: String = row.try_get("options")?;
+fn run_from_row(row: &CatalogRow) -> Result<RunRecord, Error> {
+    let options: String = row.get("options")?;
     Ok(RunRecord {
-        id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
-        target: row.try_get("target")?,
+        id: row.get("id")?,
+        kind: row.get("kind")?,
+        target: row.get("target")?,
         options: serde_json::from_str(&options).unwrap_or(serde_json::Value::Null),
-        status: row.try_get("status")?,
-        actor: row.try_get("actor")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
+        status: row.get("status")?,
+        actor: row.get("actor")?,
+        started_at: row.get("started_at")?,
+        finished_at: row.get("finished_at")?,
     })
 }
 
-fn run_tenant_from_row(row: &SqliteRow) -> Result<RunTenant, Error> {
-    let id: String = row.try_get("tenant_id").map_err(Error::Catalog)?;
-    let versions: Option<String> = row.try_get("versions").map_err(Error::Catalog)?;
+fn run_tenant_from_row(row: &CatalogRow) -> Result<RunTenant, Error> {
+    let id: String = row.get("tenant_id")?;
+    let versions: Option<String> = row.get("versions")?;
     Ok(RunTenant {
         tenant_id: TenantId::parse(&id)?,
-        status: row.try_get("status").map_err(Error::Catalog)?,
-        detail: row.try_get("detail").map_err(Error::Catalog)?,
+        status: row.get("status")?,
+        detail: row.get("detail")?,
         versions: versions
             .and_then(|v| serde_json::from_str(&v).ok())
             .unwrap_or_default(),
-        finished_at: row.try_get("finished_at").map_err(Error::Catalog)?,
+        finished_at: row.get("finished_at")?,
     })
 }
 
@@ -89,64 +87,45 @@ impl Catalog {
         tenants: &[TenantId],
         actor: Option<&str>,
     ) -> Result<i64, Error> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(Error::Catalog)?;
-        let id: i64 = sqlx::query_scalar(
+        let mut tx = self.pool.begin_write().await?;
+        let mut conn = tx.conn();
+        let insert = query(
             "INSERT INTO migration_runs (kind, target, options, status, actor, started_at) \
-             VALUES (?, ?, ?, 'running', ?, ?) RETURNING id",
+             VALUES (?, ?, ?, 'running', ?, ?)",
         )
         .bind(kind)
         .bind(target)
         .bind(options.to_string())
         .bind(actor)
-        .bind(Utc::now())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(Error::Catalog)?;
+        .bind(Utc::now());
+        let id = conn.insert_returning_id(insert).await?;
+
         for tenant in tenants {
-            sqlx::query(
+            query(
                 "INSERT INTO migration_run_tenants (run_id, tenant_id, status) \
                  VALUES (?, ?, 'pending')",
             )
             .bind(id)
             .bind(tenant.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::Catalog)?;
+            .execute(&mut conn)
+            .await?;
         }
-        tx.commit().await.map_err(Error::Catalog)?;
+        tx.commit().await?;
         Ok(id)
     }
 
     /// A run by id.
     pub async fn run(&self, id: i64) -> Result<Option<RunRecord>, Error> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM migration_runs WHERE id = ?");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(Error::Catalog)?;
-        row.as_ref()
-            .map(run_from_row)
-            .transpose()
-            .map_err(Error::Catalog)
+        let row = self.pool.fetch_optional(query(sql).bind(id)).await?;
+        row.as_ref().map(run_from_row).transpose()
     }
 
     /// The newest runs first, at most `limit`.
     pub async fn runs(&self, limit: i64) -> Result<Vec<RunRecord>, Error> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM migration_runs ORDER BY id DESC LIMIT ?");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(Error::Catalog)?;
-        rows.iter()
-            .map(run_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(Error::Catalog)
+        let rows = self.pool.fetch_all(query(sql).bind(limit)).await?;
+        rows.iter().map(run_from_row).collect()
     }
 
     /// The newest run that did not complete (interrupted, or still marked running).
@@ -155,26 +134,18 @@ impl Catalog {
             "SELECT {RUN_COLUMNS} FROM migration_runs \
              WHERE status IN ('running', 'interrupted') ORDER BY id DESC LIMIT 1"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(Error::Catalog)?;
-        row.as_ref()
-            .map(run_from_row)
-            .transpose()
-            .map_err(Error::Catalog)
+        let row = self.pool.fetch_optional(query(sql)).await?;
+        row.as_ref().map(run_from_row).transpose()
     }
 
     /// The tenants of a run, in id order.
     pub async fn run_tenants(&self, run_id: i64) -> Result<Vec<RunTenant>, Error> {
-        let rows = sqlx::query(
+        let select = query(
             "SELECT tenant_id, status, detail, versions, finished_at FROM migration_run_tenants \
              WHERE run_id = ? ORDER BY tenant_id",
         )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(Error::Catalog)?;
+        .bind(run_id);
+        let rows = self.pool.fetch_all(select).await?;
         rows.iter().map(run_tenant_from_row).collect()
     }
 
@@ -186,37 +157,33 @@ impl Catalog {
         status: &str,
         detail: Option<&str>,
     ) -> Result<(), Error> {
-        let mut conn = self.pool.acquire().await.map_err(Error::Catalog)?;
+        let mut pooled = self.pool.acquire().await?;
+        let mut conn = pooled.conn();
         set_run_tenant(&mut conn, run_id, tenant_id, status, detail, &[]).await
     }
 
     /// Marks a run finished (`completed`) or stopped early (`interrupted`).
     pub async fn finish_run(&self, run_id: i64, status: &str) -> Result<(), Error> {
-        sqlx::query("UPDATE migration_runs SET status = ?, finished_at = ? WHERE id = ?")
+        let update = query("UPDATE migration_runs SET status = ?, finished_at = ? WHERE id = ?")
             .bind(status)
             .bind(Utc::now())
-            .bind(run_id)
-            .execute(&self.pool)
-            .await
-            .map_err(Error::Catalog)?;
+            .bind(run_id);
+        self.pool.execute(update).await?;
         Ok(())
     }
 
     /// Marks a run `running` again, for a resume.
     pub async fn reopen_run(&self, run_id: i64) -> Result<(), Error> {
-        sqlx::query(
-            "UPDATE migration_runs SET status = 'running', finished_at = NULL WHERE id = ?",
-        )
-        .bind(run_id)
-        .execute(&self.pool)
-        .await
-        .map_err(Error::Catalog)?;
+        let update =
+            query("UPDATE migration_runs SET status = 'running', finished_at = NULL WHERE id = ?")
+                .bind(run_id);
+        self.pool.execute(update).await?;
         Ok(())
     }
 }
 
 pub(super) async fn set_run_tenant(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn<'_>,
     run_id: i64,
     tenant_id: &TenantId,
     status: &str,
@@ -224,7 +191,7 @@ pub(super) async fn set_run_tenant(
     versions: &[i64],
 ) -> Result<(), Error> {
     let versions = serde_json::to_string(versions).expect("a list of integers serialises");
-    sqlx::query(
+    query(
         "UPDATE migration_run_tenants SET status = ?, detail = ?, versions = ?, finished_at = ? \
          WHERE run_id = ? AND tenant_id = ?",
     )
@@ -234,8 +201,7 @@ pub(super) async fn set_run_tenant(
     .bind(Utc::now())
     .bind(run_id)
     .bind(tenant_id.as_str())
-    .execute(&mut *conn)
-    .await
-    .map_err(Error::Catalog)?;
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -173,29 +173,65 @@ async fn read_migrator(dir: &Path) -> Result<Migrator, Error> {
         })
 }
 
-pub(crate) fn catalog_migrator() -> Migrator {
-    let files = [
-        (
-            1,
-            "catalog",
-            include_str!("../../migrations/catalog/sqlite/0001_catalog.sql"),
-        ),
-        (
-            2,
-            "migration runs",
-            include_str!("../../migrations/catalog/sqlite/0002_migration_runs.sql"),
-        ),
-        (
-            3,
-            "traffic rules",
-            include_str!("../../migrations/catalog/sqlite/0003_traffic_rules.sql"),
-        ),
-        (
-            4,
-            "api keys and audit origin",
-            include_str!("../../migrations/catalog/sqlite/0004_api_keys.sql"),
-        ),
-    ];
+/// The catalog's migrations for one backend, with the same versions on every backend.
+macro_rules! catalog_migrations {
+    ($dir:literal) => {
+        [
+            (
+                1,
+                "catalog",
+                include_str!(concat!(
+                    "../../migrations/catalog/",
+                    $dir,
+                    "/0001_catalog.sql"
+                )),
+            ),
+            (
+                2,
+                "migration runs",
+                include_str!(concat!(
+                    "../../migrations/catalog/",
+                    $dir,
+                    "/0002_migration_runs.sql"
+                )),
+            ),
+            (
+                3,
+                "traffic rules",
+                include_str!(concat!(
+                    "../../migrations/catalog/",
+                    $dir,
+                    "/0003_traffic_rules.sql"
+                )),
+            ),
+            (
+                4,
+                "api keys and audit origin",
+                include_str!(concat!(
+                    "../../migrations/catalog/",
+                    $dir,
+                    "/0004_api_keys.sql"
+                )),
+            ),
+            (
+                5,
+                "change clock",
+                include_str!(concat!(
+                    "../../migrations/catalog/",
+                    $dir,
+                    "/0005_change_clock.sql"
+                )),
+            ),
+        ]
+    };
+}
+
+pub(crate) fn catalog_migrator(backend: Backend) -> Migrator {
+    let files = match backend {
+        Backend::Sqlite => catalog_migrations!("sqlite"),
+        Backend::Postgres => catalog_migrations!("postgres"),
+        Backend::MySql => catalog_migrations!("mysql"),
+    };
     let migrations = files.into_iter().map(|(version, description, sql)| {
         let kind = MigrationType::Simple;
         Migration::new(

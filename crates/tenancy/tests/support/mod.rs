@@ -7,6 +7,8 @@
 
 pub mod network;
 
+pub use network::TestCatalog;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,8 +16,8 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tenancy::sqlx;
 use tenancy::{
-    BoxError, BoxFuture, Connection, EmbeddedMigration, NewTenant, PoolOptions, Seeder, Tenancy,
-    Tenant, TenantId, TenantMigrations,
+    Backend, BoxError, BoxFuture, Connection, EmbeddedMigration, NewTenant, PoolOptions, Seeder,
+    Tenancy, Tenant, TenantId, TenantMigrations,
 };
 
 /// The notes table of the workload, reduced to what the tests read.
@@ -64,13 +66,30 @@ impl Seeder for NotesSeeder {
 pub struct TestTenancy {
     pub tenancy: Tenancy,
     pub dir: TempDir,
+    pub catalog: TestCatalog,
 }
 
 impl TestTenancy {
+    /// On the default SQLite catalog.
     pub async fn new(pool: PoolOptions) -> Self {
+        Self::on(Backend::Sqlite, pool).await
+    }
+
+    /// With the catalog on `backend`; tenants on the built-in SQLite server.
+    pub async fn on(backend: Backend, pool: PoolOptions) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let tenancy = open(dir.path(), pool).await;
-        TestTenancy { tenancy, dir }
+        let catalog = TestCatalog::new(backend).await;
+        let tenancy = open_on(dir.path(), &catalog, pool).await;
+        TestTenancy {
+            tenancy,
+            dir,
+            catalog,
+        }
+    }
+
+    /// A second handle on the same data and catalog, as another process would open it.
+    pub async fn open_again(&self, pool: PoolOptions) -> Tenancy {
+        open_on(self.dir.path(), &self.catalog, pool).await
     }
 
     /// Where tenant databases are kept.
@@ -97,6 +116,18 @@ impl TestTenancy {
 /// A tenancy on an existing data directory, as a second process would open it.
 pub async fn open(data_dir: &Path, pool: PoolOptions) -> Tenancy {
     Tenancy::builder(data_dir)
+        .pool(pool)
+        .migrations(notes_migrations())
+        .seeder(NotesSeeder)
+        .build()
+        .await
+        .expect("building a tenancy in a temporary directory")
+}
+
+/// [`open`] with the catalog elsewhere.
+pub async fn open_on(data_dir: &Path, catalog: &TestCatalog, pool: PoolOptions) -> Tenancy {
+    catalog
+        .apply(Tenancy::builder(data_dir))
         .pool(pool)
         .migrations(notes_migrations())
         .seeder(NotesSeeder)

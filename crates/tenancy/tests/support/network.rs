@@ -1,4 +1,5 @@
-//! The network servers the tests run against, and clearing what an interrupted run left.
+//! The network servers the tests run against, clearing what an interrupted run left, and
+//! catalogs of their own on them. The HTTP tests of `tenancy-axum` include this file too.
 //!
 //! URLs come from `TENANCY_TEST_POSTGRES_URL` and `TENANCY_TEST_MYSQL_URL`, defaulting to the
 //! servers of a development machine. A server that cannot be reached fails the test that
@@ -101,4 +102,167 @@ pub async fn mysql_names(prefix: &str) -> Vec<String> {
     .fetch_all(&mut conn)
     .await
     .expect("listing databases")
+}
+
+/// A catalog database of its own on the test PostgreSQL or MariaDB server, dropped when
+/// this is dropped (also when the test panics).
+pub struct CatalogDatabase {
+    backend: tenancy::Backend,
+    name: String,
+    /// The `catalog.url` naming it.
+    pub url: String,
+}
+
+impl CatalogDatabase {
+    /// Creates an empty database with a name no other test uses.
+    pub async fn create(backend: tenancy::Backend) -> Self {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the clock is after 1970")
+            .subsec_nanos();
+        let name = format!("tcat_{}_{n}_{nanos}", std::process::id());
+        let (server_url, url) = match backend {
+            tenancy::Backend::Postgres => {
+                let server = postgres_url();
+                let url = with_database(&server, &name);
+                (server, url)
+            }
+            tenancy::Backend::MySql => {
+                let server = mysql_url();
+                let url = with_database(&server, &name);
+                (server, url)
+            }
+            other => panic!("no test server for a {other:?} catalog"),
+        };
+        let database = CatalogDatabase { backend, name, url };
+        database.run_on_server(&server_url, "CREATE DATABASE").await;
+        database
+    }
+
+    async fn run_on_server(&self, server_url: &str, verb: &str) {
+        let statement = match (self.backend, verb) {
+            (tenancy::Backend::Postgres, "DROP DATABASE") => {
+                format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)
+            }
+            (tenancy::Backend::Postgres, _) => format!("{verb} \"{}\"", self.name),
+            (_, "DROP DATABASE") => format!("DROP DATABASE IF EXISTS `{}`", self.name),
+            _ => format!("{verb} `{}`", self.name),
+        };
+        let result = match self.backend {
+            tenancy::Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(server_url)
+                    .await
+                    .expect("PostgreSQL must be reachable at TENANCY_TEST_POSTGRES_URL");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+                    .execute(&mut conn)
+                    .await
+                    .map(drop)
+            }
+            _ => {
+                let mut conn = sqlx::MySqlConnection::connect(server_url)
+                    .await
+                    .expect("MariaDB must be reachable at TENANCY_TEST_MYSQL_URL");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+                    .execute(&mut conn)
+                    .await
+                    .map(drop)
+            }
+        };
+        result.unwrap_or_else(|error| panic!("{statement}: {error}"));
+    }
+}
+
+impl Drop for CatalogDatabase {
+    fn drop(&mut self) {
+        let server_url = match self.backend {
+            tenancy::Backend::Postgres => postgres_url(),
+            _ => mysql_url(),
+        };
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its
+        // own with a small runtime drops the database.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a Tokio runtime starts")
+                    .block_on(self.run_on_server(&server_url, "DROP DATABASE"));
+            });
+        });
+    }
+}
+
+/// The server URL with its database replaced by `database`.
+fn with_database(server_url: &str, database: &str) -> String {
+    let (scheme, rest) = server_url
+        .split_once("://")
+        .expect("a test server URL has a scheme");
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    format!("{scheme}://{authority}/{database}")
+}
+
+/// The catalog of a test: the default SQLite file in the data directory, or a database of
+/// its own on the test PostgreSQL or MariaDB server, dropped with this.
+pub struct TestCatalog {
+    database: Option<CatalogDatabase>,
+}
+
+impl TestCatalog {
+    pub async fn new(backend: tenancy::Backend) -> Self {
+        let database = match backend {
+            tenancy::Backend::Sqlite => None,
+            network => Some(CatalogDatabase::create(network).await),
+        };
+        TestCatalog { database }
+    }
+
+    /// The catalog URL, `None` for the default SQLite file.
+    pub fn url(&self) -> Option<&str> {
+        self.database.as_ref().map(|database| database.url.as_str())
+    }
+
+    /// The catalog alone, for a tenancy whose data is in `data_dir`.
+    pub async fn open(&self, data_dir: &std::path::Path) -> tenancy::catalog::Catalog {
+        let opened = match self.url() {
+            Some(url) => tenancy::catalog::Catalog::open(url).await,
+            None => tenancy::catalog::Catalog::open_sqlite(&data_dir.join("catalog.sqlite")).await,
+        };
+        opened.expect("the test catalog opens")
+    }
+
+    /// Points a builder at this catalog.
+    pub fn apply(&self, builder: tenancy::TenancyBuilder) -> tenancy::TenancyBuilder {
+        match self.url() {
+            Some(url) => builder.catalog_url(url),
+            None => builder,
+        }
+    }
+}
+
+/// Declares an async test function taking a [`Backend`] as one test per catalog backend:
+/// `name::sqlite`, `name::postgres` and `name::mysql`.
+#[macro_export]
+macro_rules! on_every_catalog {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(tenancy::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(tenancy::Backend::Postgres).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    super::$name(tenancy::Backend::MySql).await
+                }
+            }
+        )*
+    };
 }

@@ -1,0 +1,7 @@
+-- The catalog clock; mirrors sqlite/0005_change_clock.sql.
+CREATE TABLE catalog_clock (
+    id  BIGINT NOT NULL PRIMARY KEY CHECK (id = 1),
+    seq BIGINT NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+INSERT INTO catalog_clock (id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM changes;
