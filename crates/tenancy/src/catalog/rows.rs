@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::{AuditFilter, Change, Mutation, Origin, TenantFilter};
+use super::{AuditFilter, Change, Mutation, Origin, SortValue, TenantFilter, TenantSort, TenantSortKey};
 use crate::error::Error;
 use crate::keys::{ApiKey, StoredKey, parse_scopes};
 use crate::tenant::{Domain, Tenant, TenantStatus};
@@ -58,28 +58,66 @@ pub(super) async fn tenants(
     pool: &SqlitePool,
     filter: &TenantFilter,
 ) -> Result<Vec<Tenant>, Error> {
+    let (column, direction) = sort_sql(filter.sort);
+    // Keyset paging: the next page starts after the last row's (sort value, id), so rows
+    // added or removed meanwhile shift nothing.
+    let after = match filter.after {
+        Some(_) if filter.sort.descending => {
+            format!("({column} < ? OR ({column} = ? AND id < ?))")
+        }
+        Some(_) => format!("({column} > ? OR ({column} = ? AND id > ?))"),
+        None => "1".to_owned(),
+    };
     let sql = format!(
         "SELECT {TENANT_COLUMNS} FROM tenants \
          WHERE (? IS NULL OR status = ?) AND (? IS NULL OR server = ?) \
-         AND (? IS NULL OR plan = ?) AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?"
+         AND (? IS NULL OR plan = ?) \
+         AND (? IS NULL OR instr(lower(id), ?) > 0 OR instr(lower(name), ?) > 0 \
+              OR EXISTS (SELECT 1 FROM domains d WHERE d.tenant_id = tenants.id \
+                         AND instr(d.host, ?) > 0)) \
+         AND {after} \
+         ORDER BY {column} {direction}, id {direction} LIMIT ?"
     );
     let status = filter.status.map(TenantStatus::as_str);
-    let after = filter.after.as_ref().map(TenantId::as_str);
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let search = filter.search.as_deref().map(str::to_ascii_lowercase);
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(status)
         .bind(status)
         .bind(filter.server.as_deref())
         .bind(filter.server.as_deref())
         .bind(filter.plan.as_deref())
-        .bind(filter.plan.as_deref())
-        .bind(after)
-        .bind(after)
+        .bind(filter.plan.as_deref());
+    for _ in 0..4 {
+        query = query.bind(search.clone());
+    }
+    if let Some(position) = &filter.after {
+        for _ in 0..2 {
+            query = match &position.value {
+                SortValue::Text(text) => query.bind(text.clone()),
+                SortValue::Time(at) => query.bind(*at),
+            };
+        }
+        query = query.bind(position.id.as_str().to_owned());
+    }
+    let rows = query
         // SQLite reads a negative limit as no limit.
         .bind(filter.limit.unwrap_or(-1))
         .fetch_all(pool)
         .await
         .map_err(Error::Catalog)?;
     rows.iter().map(tenant_from_row).collect()
+}
+
+/// The column expression and direction of a sort. Times are stored as RFC 3339 text with
+/// 0, 3, 6 or 9 fraction digits, which sorts as the times do.
+fn sort_sql(sort: TenantSort) -> (&'static str, &'static str) {
+    let column = match sort.key {
+        TenantSortKey::Id => "id",
+        TenantSortKey::Name => "name COLLATE NOCASE",
+        TenantSortKey::CreatedAt => "created_at",
+        TenantSortKey::UpdatedAt => "updated_at",
+    };
+    (column, if sort.descending { "DESC" } else { "ASC" })
 }
 
 pub(super) async fn tenant_for_domain(
