@@ -30,6 +30,7 @@ pub mod body;
 pub mod cache;
 pub mod domains;
 pub mod keys;
+pub mod listing;
 pub mod problem;
 pub mod query;
 pub mod tenants;
