@@ -59,8 +59,8 @@ pub fn position(params: &Params, sort: TenantSort) -> Result<Option<TenantPositi
     let Some(raw) = params.text("cursor") else {
         return Ok(None);
     };
-    let (made_for, value, id) =
-        decode(&raw).ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API gave out"))?;
+    let (made_for, value, id) = decode(&raw)
+        .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API gave out"))?;
     if made_for != sort_name(sort) {
         let detail = format!("this cursor resumes sort={made_for}; pass the same sort");
         return Err(ApiError::invalid("cursor", detail));
@@ -117,7 +117,9 @@ mod tests {
         };
         let tenant = tenant("Ä \"quoted\"\nname");
         let raw = cursor(sort, &tenant);
-        let position = position(&params(&[("cursor", &raw)]), sort).unwrap().unwrap();
+        let position = position(&params(&[("cursor", &raw)]), sort)
+            .unwrap()
+            .unwrap();
         assert_eq!(position.value, SortValue::Text(tenant.name.clone()));
         assert_eq!(position.id, tenant.id);
 
@@ -134,7 +136,9 @@ mod tests {
         };
         let tenant = tenant("x");
         let raw = cursor(sort, &tenant);
-        let position = position(&params(&[("cursor", &raw)]), sort).unwrap().unwrap();
+        let position = position(&params(&[("cursor", &raw)]), sort)
+            .unwrap()
+            .unwrap();
         assert_eq!(position.value, SortValue::Time(tenant.created_at));
     }
 
@@ -148,7 +152,10 @@ mod tests {
         let read = |query: &[(&str, &str)]| sort(&params(query)).map(sort_name);
         assert_eq!(read(&[]).unwrap(), "id");
         assert_eq!(read(&[("sort", "-name")]).unwrap(), "-name");
-        assert_eq!(read(&[("sort", "created_at"), ("order", "desc")]).unwrap(), "-created_at");
+        assert_eq!(
+            read(&[("sort", "created_at"), ("order", "desc")]).unwrap(),
+            "-created_at"
+        );
         assert!(read(&[("sort", "plan")]).is_err());
         assert!(read(&[("sort", "-name"), ("order", "desc")]).is_err());
         assert!(read(&[("order", "up")]).is_err());

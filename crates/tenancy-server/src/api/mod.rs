@@ -29,10 +29,12 @@ pub mod auth;
 pub mod body;
 pub mod cache;
 pub mod domains;
+pub mod health;
 pub mod keys;
 pub mod listing;
 pub mod problem;
 pub mod query;
+pub mod stats;
 pub mod tenants;
 pub mod traffic;
 pub mod views;
@@ -58,11 +60,8 @@ pub const PREFIX: &str = "/api/v1";
 /// The API's routes, with the OpenAPI document at `/api/v1/openapi.json`. Merge it into
 /// the router for central hosts.
 pub fn router() -> Router<Tenancy> {
-    let (router, document) = routes().split_for_parts();
-    let json: Arc<str> = document
-        .to_json()
-        .expect("the OpenAPI document serialises")
-        .into();
+    let (router, _) = routes().split_for_parts();
+    let json: Arc<str> = document().to_string().into();
     router
         .route(
             "/api/v1/openapi.json",
@@ -73,8 +72,79 @@ pub fn router() -> Router<Tenancy> {
 }
 
 /// The OpenAPI document of every route.
+///
+/// # Panics
+///
+/// If the finished document no longer reads as OpenAPI, a mistake in [`finish`].
 pub fn openapi() -> OpenApi {
-    routes().split_for_parts().1
+    serde_json::from_value(document()).expect("the finished OpenAPI document reads back")
+}
+
+/// The OpenAPI document as served, JSON.
+pub fn document() -> serde_json::Value {
+    let generated = routes().split_for_parts().1;
+    let mut document = serde_json::to_value(generated).expect("the OpenAPI document serialises");
+    finish(&mut document);
+    document
+}
+
+/// What every operation shares, added once here rather than on each handler: problems are
+/// `application/problem+json`, and a route that reads a body can refuse it as JSON (400),
+/// by size (413) or by content type (415).
+fn finish(document: &mut serde_json::Value) {
+    let operations = document["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        let takes_body = operation.get("requestBody").is_some();
+        let Some(responses) = operation["responses"].as_object_mut() else {
+            continue;
+        };
+        if takes_body {
+            for (status, description) in BODY_REFUSALS {
+                responses
+                    .entry(status)
+                    .or_insert_with(|| problem_response(description));
+            }
+        }
+        for response in responses.values_mut() {
+            as_problem(response);
+        }
+    }
+}
+
+const BODY_REFUSALS: [(&str, &str); 3] = [
+    ("400", "The body is not valid JSON"),
+    ("413", "The body is over 64 KiB"),
+    ("415", "The body is not `application/json`"),
+];
+
+const PROBLEM_REF: &str = "#/components/schemas/ProblemBody";
+
+fn problem_response(description: &str) -> serde_json::Value {
+    serde_json::json!({
+        "description": description,
+        "content": { "application/json": { "schema": { "$ref": PROBLEM_REF } } }
+    })
+}
+
+/// Moves a problem body from `application/json` to `application/problem+json`.
+fn as_problem(response: &mut serde_json::Value) {
+    let Some(content) = response
+        .get_mut("content")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    let is_problem = content
+        .get("application/json")
+        .is_some_and(|json| json["schema"]["$ref"] == PROBLEM_REF);
+    if let (true, Some(json)) = (is_problem, content.remove("application/json")) {
+        content.insert("application/problem+json".to_owned(), json);
+    }
 }
 
 fn routes() -> OpenApiRouter<Tenancy> {
@@ -104,6 +174,10 @@ fn routes() -> OpenApiRouter<Tenancy> {
             traffic::set_plan,
             traffic::clear_plan
         ))
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(stats::service))
+        .routes(routes!(stats::tenant))
 }
 
 fn base_document() -> OpenApi {

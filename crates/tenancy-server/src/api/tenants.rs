@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 
 use super::auth::{Caller, TenantsRead, TenantsWrite};
 use super::body::Body;
-use super::problem::{ApiError, ProblemBody};
 use super::listing;
+use super::problem::{ApiError, ProblemBody};
 use super::query::Params;
 use super::views::{TenantDetail, TenantPage, TenantView};
 
