@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::{AuditFilter, Change, Mutation, Origin, SortValue, TenantFilter, TenantSort, TenantSortKey};
+use super::{
+    AuditFilter, Change, Mutation, Origin, SortValue, TenantFilter, TenantSort, TenantSortKey,
+};
 use crate::error::Error;
 use crate::keys::{ApiKey, StoredKey, parse_scopes};
 use crate::tenant::{Domain, Tenant, TenantStatus};
