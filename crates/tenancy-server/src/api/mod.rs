@@ -34,6 +34,7 @@ pub mod keys;
 pub mod listing;
 pub mod problem;
 pub mod query;
+pub mod reference;
 pub mod stats;
 pub mod tenants;
 pub mod traffic;
@@ -61,12 +62,15 @@ pub const PREFIX: &str = "/api/v1";
 /// the router for central hosts.
 pub fn router() -> Router<Tenancy> {
     let (router, _) = routes().split_for_parts();
-    let json: Arc<str> = document().to_string().into();
+    let document = document();
+    let page: Arc<str> = reference::render(&document).into();
+    let json: Arc<str> = document.to_string().into();
     router
         .route(
             "/api/v1/openapi.json",
             get(move || serve_document(json.clone())),
         )
+        .route("/api/v1/docs", get(move || reference::serve(page.clone())))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
 }
@@ -142,7 +146,10 @@ fn as_problem(response: &mut serde_json::Value) {
     let is_problem = content
         .get("application/json")
         .is_some_and(|json| json["schema"]["$ref"] == PROBLEM_REF);
-    if let (true, Some(json)) = (is_problem, content.remove("application/json")) {
+    if !is_problem {
+        return;
+    }
+    if let Some(json) = content.remove("application/json") {
         content.insert("application/problem+json".to_owned(), json);
     }
 }
