@@ -5,7 +5,7 @@
 //! this process's ([`crate::stats`]); database sizes and pool figures are read now.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tenancy::{PoolStats, Tenancy, TenantStatus};
@@ -218,10 +218,10 @@ fn request_figures(requests: stats::TenantRequests) -> RequestFigures {
 pub async fn service(
     caller: Caller<MetricsRead>,
     recorded: Option<axum::Extension<RequestStats>>,
-    State(tenancy): State<Tenancy>,
 ) -> Result<Json<ServiceStats>, ApiError> {
-    let tenants = tenant_counts(&tenancy).await?;
-    let placed = caller.tenancy.catalog().tenants_per_server().await?;
+    let tenancy = &caller.tenancy;
+    let tenants = tenant_counts(tenancy).await?;
+    let placed = tenancy.catalog().tenants_per_server().await?;
     let servers = tenancy
         .pools()
         .stats()
