@@ -711,6 +711,51 @@ fn the_document_reads_as_openapi_3_1_with_valid_schemas() {
     }
 }
 
+/// The bodies the API lets a client leave out are not required in the document, and are
+/// not said to take `null`, which the API refuses.
+#[test]
+fn optional_bodies_are_documented_as_optional() {
+    let document = serde_json::to_value(tenancy_server::api::openapi()).unwrap();
+    let optional = [
+        ("post", "/api/v1/tenants/{id}/suspend", "Suspend"),
+        ("put", "/api/v1/tenants/{id}/maintenance", "Maintenance"),
+        ("post", "/api/v1/keys/{id}/rotate", "RotateKey"),
+    ];
+    for (method, path, schema) in optional {
+        let body = &document["paths"][path][method]["requestBody"];
+        assert_ne!(body["required"], true, "{method} {path}: {body}");
+        let reference = &body["content"]["application/json"]["schema"]["$ref"];
+        assert_eq!(
+            *reference,
+            format!("#/components/schemas/{schema}"),
+            "{body}"
+        );
+    }
+    let api = Api::start();
+    api.create(json!({ "id": "acme" }));
+    let answer = api.call(
+        "POST",
+        "/api/v1/tenants/acme/suspend",
+        Some(&api.admin),
+        None,
+    );
+    assert_eq!(answer.status, 200, "no body is fine: {answer:#?}");
+    let answer = api.call(
+        "POST",
+        "/api/v1/tenants/acme/activate",
+        Some(&api.admin),
+        None,
+    );
+    assert_eq!(answer.status, 200, "{answer:#?}");
+    let null = api.call(
+        "POST",
+        "/api/v1/tenants/acme/suspend",
+        Some(&api.admin),
+        Some("null"),
+    );
+    null.assert_problem(422, "validation_failed");
+}
+
 /// Every operation the router answers is in the document: an operation missing from it
 /// would answer 405 (its path exists with other methods) or 404 here, never a route's answer.
 #[test]

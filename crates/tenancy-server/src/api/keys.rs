@@ -101,7 +101,7 @@ fn refuse_beyond(caller: &Caller<KeysAdmin>, scopes: &[Scope]) -> Result<(), Api
 #[utoipa::path(
     post, path = "/api/v1/keys/{id}/rotate", tag = "keys",
     params(("id" = String, Path, description = "The key id")),
-    request_body(content = RotateKey, description = "Optional"),
+    request_body(content = Option<RotateKey>, description = "Optional"),
     security(("bearer" = ["keys:admin"])),
     responses(
         (status = 201, description = "The new key", body = IssuedKeyView),

@@ -103,6 +103,9 @@ fn finish(document: &mut serde_json::Value) {
         .filter_map(serde_json::Value::as_object_mut)
         .flat_map(|item| item.values_mut());
     for operation in operations {
+        if let Some(body) = operation.get_mut("requestBody") {
+            optional_body_without_null(body);
+        }
         let takes_body = operation.get("requestBody").is_some();
         let Some(responses) = operation["responses"].as_object_mut() else {
             continue;
@@ -117,6 +120,28 @@ fn finish(document: &mut serde_json::Value) {
         for response in responses.values_mut() {
             as_problem(response);
         }
+    }
+}
+
+/// An optional body (`content = Option<T>`) is documented by utoipa as `T` or `null`, but
+/// what the API takes is `T` or no body at all: `null` is refused like any non-object.
+fn optional_body_without_null(body: &mut serde_json::Value) {
+    if body
+        .get("required")
+        .is_some_and(|required| required == true)
+    {
+        return;
+    }
+    let Some(json) = body.pointer_mut("/content/application~1json/schema") else {
+        return;
+    };
+    let choices = json["oneOf"].as_array().cloned().unwrap_or_default();
+    let not_null: Vec<_> = choices
+        .into_iter()
+        .filter(|choice| choice["type"] != "null")
+        .collect();
+    if let [only] = not_null.as_slice() {
+        *json = only.clone();
     }
 }
 

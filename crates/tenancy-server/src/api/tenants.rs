@@ -316,7 +316,7 @@ pub async fn delete(
 #[utoipa::path(
     post, path = "/api/v1/tenants/{id}/suspend", tag = "status",
     params(("id" = String, Path, description = "The tenant id")),
-    request_body(content = Suspend, description = "Optional"),
+    request_body(content = Option<Suspend>, description = "Optional"),
     security(("bearer" = ["tenants:write"])),
     responses(
         (status = 200, body = TenantView),
@@ -360,7 +360,7 @@ pub async fn activate(
 #[utoipa::path(
     put, path = "/api/v1/tenants/{id}/maintenance", tag = "status",
     params(("id" = String, Path, description = "The tenant id")),
-    request_body(content = Maintenance, description = "Optional"),
+    request_body(content = Option<Maintenance>, description = "Optional"),
     security(("bearer" = ["tenants:write"])),
     responses(
         (status = 200, body = TenantView),
