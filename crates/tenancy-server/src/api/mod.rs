@@ -1,13 +1,14 @@
 //! The admin REST API, `/api/v1`, served on central hosts only.
 //!
-//! Every route but the OpenAPI document needs `Authorization: Bearer <key>` with the
-//! route's scope ([`auth`]). Answers are JSON; errors are problem documents from one table
+//! Every route but the probes ([`health`]), the OpenAPI document and the reference page
+//! ([`reference`]) needs `Authorization: Bearer <key>` with the route's scope ([`auth`]). Answers are JSON; errors are problem documents from one table
 //! ([`problem::CODES`]). Every change is made as `api:<key id>` from the caller's address,
 //! so the change log, read back at `/api/v1/audit`, is the audit log: each entry is written
 //! in the same catalog transaction as its change.
 //!
-//! The OpenAPI 3.1 document is generated from the handlers and served at
-//! `/api/v1/openapi.json`.
+//! The OpenAPI 3.1 document is generated from the handlers, finished by [`document`] with
+//! what every operation shares, and served at `/api/v1/openapi.json`; `/api/v1/docs`
+//! renders it for people.
 //!
 //! An application that embeds the library serves the API on its own central routes:
 //!
