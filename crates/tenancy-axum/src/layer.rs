@@ -26,6 +26,13 @@ const PROVISIONING_RETRY_AFTER_SECS: u32 = 5;
 #[derive(Debug, Clone, Copy)]
 pub struct Central;
 
+/// The client's address, put on every request the layer passes on (central hosts too):
+/// the socket's peer, or the nearest untrusted address in `X-Forwarded-For` when the peer
+/// is a trusted proxy. The same address the IP rules are checked against; absent when the
+/// server gives no `ConnectInfo<SocketAddr>` or a trusted proxy sent an unreadable chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 /// Put on every response to a tenant request (served or refused), for logging.
 #[derive(Debug, Clone)]
 pub struct ServedTenant(pub TenantId);
@@ -125,7 +132,10 @@ where
     S: Service<Request<Body>, Response = Response, Error = Infallible>,
 {
     // Only the head is looked at, and it must be `Sync` to be held across the lookup.
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    if let Some(ip) = traffic.client_ip(&parts) {
+        parts.extensions.insert(ClientAddr(ip));
+    }
     let identified = match identify_request(&tenancy, &parts).await {
         Ok(identified) => identified,
         Err(problem) => return problem.into_response(),

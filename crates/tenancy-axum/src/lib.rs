@@ -40,7 +40,7 @@ use tenancy::scope::TenantContext;
 use tower::{ServiceExt, service_fn};
 
 pub use extract::{CurrentTenant, TenantConnection, TenantDb};
-pub use layer::{Central, ServedTenant, TenancyLayer, TenancyService};
+pub use layer::{Central, ClientAddr, ServedTenant, TenancyLayer, TenancyService};
 pub use problem::Problem;
 
 /// One router for both sides: `central` for central hosts, `tenants` for tenant hosts,

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod notes;
 pub mod output;
 pub mod serve;
+pub mod stats;
 
 use tenancy::{ServerOptions, Tenancy, TenantMigrations};
 

@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 
 use crate::api::auth::{Caller, MetricsRead};
 use crate::metrics::Metrics;
+use crate::stats::RequestStats;
 use crate::{api, demo};
 
 /// The tenants `serve --demo` creates.
@@ -46,6 +47,7 @@ pub fn app_with(layer: TenancyLayer) -> Router {
 pub fn app_with_options(layer: TenancyLayer, options: AppOptions) -> Router {
     let tenancy = layer.tenancy().clone();
     let metrics = Metrics::new();
+    let stats = RequestStats::new();
     let metrics_route = match options.public_metrics {
         true => get(public_metrics),
         false => get(guarded_metrics),
@@ -60,6 +62,7 @@ pub fn app_with_options(layer: TenancyLayer, options: AppOptions) -> Router {
     split_with(layer, central, demo::router())
         .layer(middleware::from_fn(log_request))
         .layer(axum::Extension(metrics))
+        .layer(axum::Extension(stats))
 }
 
 /// Binds, optionally creates the demo tenants, and serves until Ctrl-C or SIGTERM.
@@ -254,6 +257,7 @@ async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let metrics = request.extensions().get::<Metrics>().cloned();
+    let stats = request.extensions().get::<RequestStats>().cloned();
 
     let response = next.run(request).await;
     let tenant_id = response
@@ -267,6 +271,9 @@ async fn log_request(request: Request, next: Next) -> Response {
             "central"
         };
         metrics.record_request(kind, response.status().as_u16(), started.elapsed());
+    }
+    if let (Some(stats), Some(tenant_id)) = (stats, &tenant_id) {
+        stats.record(tenant_id, response.status().as_u16(), started.elapsed());
     }
     tracing::info!(
         target: "tenancy::request",

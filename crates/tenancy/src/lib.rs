@@ -47,7 +47,7 @@ pub mod traffic;
 
 pub use error::{BoxError, Error, ErrorKind, error_chain};
 pub use migrate::{EmbeddedMigration, TenantMigrations};
-pub use pool::{PoolOptions, PoolStats, PooledConnection};
+pub use pool::{DatabasePoolStats, PoolOptions, PoolStats, PooledConnection};
 pub use provision::{
     Creation, DEFAULT_MAINTENANCE_RETRY_AFTER_SECS, DoctorReport, MAX_MAINTENANCE_RETRY_AFTER_SECS,
     Orphan, RepairReport, Repaired, TenantRef, Unreachable,

@@ -94,6 +94,18 @@ pub struct PoolStats {
     pub switches: u64,
 }
 
+/// What the pool holds now for one tenant database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DatabasePoolStats {
+    /// Whether the server shares one set of connections among its tenants (PostgreSQL
+    /// schema mode, MySQL): the figures are then the server's shared ones.
+    pub shared: bool,
+    /// Open connections waiting in the database's slot.
+    pub connections_idle: usize,
+    /// Connections handed out, or on their way back.
+    pub connections_in_use: usize,
+}
+
 #[derive(Default)]
 struct Counters {
     hits: AtomicU64,
@@ -766,6 +778,19 @@ impl ServerPool {
         self.lock().closed = true;
         close_all(self.take_idle(|_| true)).await;
         self.returned.notify_waiters();
+    }
+
+    /// What the pool holds now for `database`; zeros when it has no connection open.
+    pub fn database_stats(&self, database: &str) -> DatabasePoolStats {
+        let shared = self.server.is_shared();
+        let key = if shared { SHARED_SLOT } else { database };
+        let state = self.lock();
+        let slot = state.slots.get(key);
+        DatabasePoolStats {
+            shared,
+            connections_idle: slot.map_or(0, |slot| slot.idle.len()),
+            connections_in_use: slot.map_or(0, |slot| slot.in_use + slot.returning),
+        }
     }
 
     /// A snapshot of the counters.

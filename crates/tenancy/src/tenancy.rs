@@ -448,6 +448,17 @@ impl Tenancy {
             .await
     }
 
+    /// The bytes the tenant's database takes on its server (see the backends' notes on
+    /// [`Server`]'s storage). Network servers answer over an admin connection, which counts
+    /// against the server's budget like any other.
+    pub async fn database_size(&self, tenant: &Tenant) -> Result<u64, Error> {
+        let pool = self.inner.pools.server(&tenant.server)?;
+        let mut admin = pool.admin().await?;
+        pool.server()
+            .storage_size(admin.conn(), &tenant.database)
+            .await
+    }
+
     pub(crate) fn actor(&self) -> Option<&str> {
         self.actor.as_deref()
     }

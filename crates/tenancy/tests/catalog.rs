@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::json;
 use support::{TestTenancy, tenant_id};
-use tenancy::catalog::{AuditFilter, Catalog, Change, Mutation, Origin, TenantFilter};
+use tenancy::catalog::{
+    AuditFilter, Catalog, Change, Mutation, Origin, SortValue, TenantFilter, TenantPosition,
+    TenantSort, TenantSortKey,
+};
 use tenancy::identify::{Identified, Request};
 use tenancy::keys::{KeyRejection, NewApiKey, Scope};
 use tenancy::traffic::{RateLimit, RateRule, RuleScope, TrafficRules};
@@ -363,8 +366,14 @@ async fn tenants_are_listed_by_filter_and_in_pages(catalog: Backend) {
     let test = test_tenancy(catalog).await;
     let tenancy = &test.tenancy;
     // '-' sorts before digits and letters byte-wise; every backend must agree.
-    for raw in ["b-2", "b2", "a", "c"] {
+    for (raw, name) in [
+        ("b-2", "Zeta_1"),
+        ("b2", "alpha 100%"),
+        ("a", "Beta"),
+        ("c", "gamma"),
+    ] {
         let mut new = NewTenant::new(tenant_id(raw));
+        new.name = Some(name.to_owned());
         new.plan = (raw != "c").then(|| "pro".to_owned());
         tenancy.create_tenant(new).await.unwrap();
     }
@@ -377,11 +386,81 @@ async fn tenants_are_listed_by_filter_and_in_pages(catalog: Backend) {
     let all = catalog.tenants(&TenantFilter::default()).await.unwrap();
     assert_eq!(ids(all), ["a", "b-2", "b2", "c"]);
     let page = TenantFilter {
-        after: Some(tenant_id("a")),
+        after: Some(TenantPosition {
+            value: SortValue::Text("a".into()),
+            id: tenant_id("a"),
+        }),
         limit: Some(2),
         ..TenantFilter::default()
     };
     assert_eq!(ids(catalog.tenants(&page).await.unwrap()), ["b-2", "b2"]);
+
+    // Search: id, name or domain, without case; LIKE's wildcards match only themselves.
+    let search = |text: &str| TenantFilter {
+        search: Some(text.to_owned()),
+        ..TenantFilter::default()
+    };
+    assert_eq!(
+        ids(catalog.tenants(&search("B")).await.unwrap()),
+        ["a", "b-2", "b2"]
+    );
+    assert_eq!(
+        ids(catalog.tenants(&search("ALPHA")).await.unwrap()),
+        ["b2"]
+    );
+    assert_eq!(ids(catalog.tenants(&search("%")).await.unwrap()), ["b2"]);
+    assert_eq!(ids(catalog.tenants(&search("a_1")).await.unwrap()), ["b-2"]);
+    assert!(catalog.tenants(&search("!")).await.unwrap().is_empty());
+
+    // Sort by name without case, descending, a page at a time from a position.
+    let by_name = TenantSort {
+        key: TenantSortKey::Name,
+        descending: true,
+    };
+    let sorted = TenantFilter {
+        sort: by_name,
+        ..TenantFilter::default()
+    };
+    assert_eq!(
+        ids(catalog.tenants(&sorted).await.unwrap()),
+        ["b-2", "c", "a", "b2"]
+    );
+    let next = TenantFilter {
+        sort: by_name,
+        after: Some(TenantPosition {
+            value: SortValue::Text("gamma".into()),
+            id: tenant_id("c"),
+        }),
+        limit: Some(2),
+        ..TenantFilter::default()
+    };
+    assert_eq!(ids(catalog.tenants(&next).await.unwrap()), ["a", "b2"]);
+
+    // Sort by creation time, newest first, continuing after the newest.
+    let newest_first = TenantSort {
+        key: TenantSortKey::CreatedAt,
+        descending: true,
+    };
+    let by_time = catalog
+        .tenants(&TenantFilter {
+            sort: newest_first,
+            ..TenantFilter::default()
+        })
+        .await
+        .unwrap();
+    let (first, rest) = by_time.split_first().unwrap();
+    let after_first = TenantFilter {
+        sort: newest_first,
+        after: Some(TenantPosition {
+            value: SortValue::Time(first.created_at),
+            id: first.id.clone(),
+        }),
+        ..TenantFilter::default()
+    };
+    assert_eq!(
+        ids(catalog.tenants(&after_first).await.unwrap()),
+        ids(rest.to_vec())
+    );
     let suspended = TenantFilter {
         status: Some(TenantStatus::Suspended),
         ..TenantFilter::default()

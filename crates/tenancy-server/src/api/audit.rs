@@ -21,7 +21,7 @@ use super::views::{AuditEntry, AuditPage};
         ("since" = Option<String>, Query, description = "RFC 3339; only changes at or after"),
         ("until" = Option<String>, Query, description = "RFC 3339; only changes before"),
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
-        ("limit" = Option<i64>, Query, description = "Page size, 1 to 500; default 50"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size, 1 to 500; default 50"),
     ),
     security(("bearer" = ["audit:read"])),
     responses(

@@ -1,13 +1,14 @@
 //! Bearer-key authentication: who is calling, and whether their key's scopes allow the route.
 
 use std::marker::PhantomData;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use http::header;
 use http::request::Parts;
 use tenancy::Tenancy;
 use tenancy::keys::{ApiKey, Scope};
+use tenancy_axum::ClientAddr;
 
 use super::problem::ApiError;
 
@@ -71,8 +72,8 @@ impl<N: Needs> FromRequestParts<Tenancy> for Caller<N> {
         }
 
         let mut handle = tenancy.with_actor(key.actor());
-        if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            handle = handle.with_client_addr(peer.ip().to_string());
+        if let Some(client) = client_addr(parts) {
+            handle = handle.with_client_addr(client.to_string());
         }
         Ok(Caller {
             key,
@@ -80,6 +81,16 @@ impl<N: Needs> FromRequestParts<Tenancy> for Caller<N> {
             needs: PhantomData,
         })
     }
+}
+
+/// The address the tenancy layer resolved (trusted proxies honoured), or the socket's peer
+/// where the API is served without the layer.
+fn client_addr(parts: &Parts) -> Option<IpAddr> {
+    if let Some(ClientAddr(ip)) = parts.extensions.get::<ClientAddr>() {
+        return Some(*ip);
+    }
+    let ConnectInfo(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>()?;
+    Some(peer.ip())
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {

@@ -84,12 +84,13 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// A key may hand on only what it holds itself: `keys:admin` alone mints no `admin`.
+/// A key may hand on, rotate or revoke only what it holds itself: `keys:admin` alone mints
+/// no `admin` key, and cannot take an `admin` key away from its holder.
 fn refuse_beyond(caller: &Caller<KeysAdmin>, scopes: &[Scope]) -> Result<(), ApiError> {
     match scopes.iter().find(|scope| !caller.key.allows(**scope)) {
         Some(beyond) => Err(ApiError::new(
             "forbidden",
-            format!("this key cannot grant the '{beyond}' scope it lacks itself"),
+            format!("this key cannot act on the '{beyond}' scope it lacks itself"),
         )),
         None => Ok(()),
     }
@@ -100,7 +101,7 @@ fn refuse_beyond(caller: &Caller<KeysAdmin>, scopes: &[Scope]) -> Result<(), Api
 #[utoipa::path(
     post, path = "/api/v1/keys/{id}/rotate", tag = "keys",
     params(("id" = String, Path, description = "The key id")),
-    request_body(content = RotateKey, description = "Optional"),
+    request_body(content = Option<RotateKey>, description = "Optional"),
     security(("bearer" = ["keys:admin"])),
     responses(
         (status = 201, description = "The new key", body = IssuedKeyView),
@@ -149,14 +150,16 @@ pub async fn list(caller: Caller<KeysAdmin>) -> Result<Json<Vec<KeyView>>, ApiEr
     Ok(Json(keys.into_iter().map(Into::into).collect()))
 }
 
-/// Revoke an API key: refused from the next request on, by every server.
+/// Revoke an API key: refused from the next request on, by every server. A key with a
+/// scope the caller's key lacks is not revoked (403).
 #[utoipa::path(
     delete, path = "/api/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The key id")),
     security(("bearer" = ["keys:admin"])),
     responses(
         (status = 200, description = "The revoked key", body = KeyView),
-        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 401, body = ProblemBody),
+        (status = 403, description = "Missing keys:admin, or the key has a scope the caller's lacks", body = ProblemBody),
         (status = 404, body = ProblemBody),
     )
 )]
@@ -164,6 +167,8 @@ pub async fn revoke(
     caller: Caller<KeysAdmin>,
     Path(id): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
+    let target = caller.tenancy.require_api_key(&id).await?;
+    refuse_beyond(&caller, &target.scopes)?;
     let key = caller.tenancy.revoke_api_key(&id).await?;
     Ok(Json(key.into()))
 }

@@ -1,13 +1,14 @@
 //! The admin REST API, `/api/v1`, served on central hosts only.
 //!
-//! Every route but the OpenAPI document needs `Authorization: Bearer <key>` with the
-//! route's scope ([`auth`]). Answers are JSON; errors are problem documents from one table
+//! Every route but the probes ([`health`]), the OpenAPI document and the reference page
+//! ([`reference`]) needs `Authorization: Bearer <key>` with the route's scope ([`auth`]). Answers are JSON; errors are problem documents from one table
 //! ([`problem::CODES`]). Every change is made as `api:<key id>` from the caller's address,
 //! so the change log, read back at `/api/v1/audit`, is the audit log: each entry is written
 //! in the same catalog transaction as its change.
 //!
-//! The OpenAPI 3.1 document is generated from the handlers and served at
-//! `/api/v1/openapi.json`.
+//! The OpenAPI 3.1 document is generated from the handlers, finished by [`document`] with
+//! what every operation shares, and served at `/api/v1/openapi.json`; `/api/v1/docs`
+//! renders it for people.
 //!
 //! An application that embeds the library serves the API on its own central routes:
 //!
@@ -31,10 +32,14 @@ pub mod cache;
 pub mod database;
 pub mod doctor;
 pub mod domains;
+pub mod health;
 pub mod keys;
+pub mod listing;
 pub mod migrations;
 pub mod problem;
 pub mod query;
+pub mod reference;
+pub mod stats;
 pub mod tenants;
 pub mod traffic;
 pub mod views;
@@ -60,23 +65,122 @@ pub const PREFIX: &str = "/api/v1";
 /// The API's routes, with the OpenAPI document at `/api/v1/openapi.json`. Merge it into
 /// the router for central hosts.
 pub fn router() -> Router<Tenancy> {
-    let (router, document) = routes().split_for_parts();
-    let json: Arc<str> = document
-        .to_json()
-        .expect("the OpenAPI document serialises")
-        .into();
+    let (router, _) = routes().split_for_parts();
+    let document = document();
+    let page: Arc<str> = reference::render(&document).into();
+    let json: Arc<str> = document.to_string().into();
     router
         .route(
             "/api/v1/openapi.json",
             get(move || serve_document(json.clone())),
         )
+        .route("/api/v1/docs", get(move || reference::serve(page.clone())))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
 }
 
 /// The OpenAPI document of every route.
+///
+/// # Panics
+///
+/// If the finished document no longer reads as OpenAPI, a mistake in [`finish`].
 pub fn openapi() -> OpenApi {
-    routes().split_for_parts().1
+    serde_json::from_value(document()).expect("the finished OpenAPI document reads back")
+}
+
+/// The OpenAPI document as served, JSON.
+pub fn document() -> serde_json::Value {
+    let generated = routes().split_for_parts().1;
+    let mut document = serde_json::to_value(generated).expect("the OpenAPI document serialises");
+    finish(&mut document);
+    document
+}
+
+/// What every operation shares, added once here rather than on each handler: problems are
+/// `application/problem+json`, and a route that reads a body can refuse it as JSON (400),
+/// by size (413) or by content type (415).
+fn finish(document: &mut serde_json::Value) {
+    let operations = document["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        if let Some(body) = operation.get_mut("requestBody") {
+            optional_body_without_null(body);
+        }
+        let takes_body = operation.get("requestBody").is_some();
+        let Some(responses) = operation["responses"].as_object_mut() else {
+            continue;
+        };
+        if takes_body {
+            for (status, description) in BODY_REFUSALS {
+                responses
+                    .entry(status)
+                    .or_insert_with(|| problem_response(description));
+            }
+        }
+        for response in responses.values_mut() {
+            as_problem(response);
+        }
+    }
+}
+
+/// An optional body (`content = Option<T>`) is documented by utoipa as `T` or `null`, but
+/// what the API takes is `T` or no body at all: `null` is refused like any non-object.
+fn optional_body_without_null(body: &mut serde_json::Value) {
+    if body
+        .get("required")
+        .is_some_and(|required| required == true)
+    {
+        return;
+    }
+    let Some(json) = body.pointer_mut("/content/application~1json/schema") else {
+        return;
+    };
+    let choices = json["oneOf"].as_array().cloned().unwrap_or_default();
+    let not_null: Vec<_> = choices
+        .into_iter()
+        .filter(|choice| choice["type"] != "null")
+        .collect();
+    if let [only] = not_null.as_slice() {
+        *json = only.clone();
+    }
+}
+
+const BODY_REFUSALS: [(&str, &str); 3] = [
+    ("400", "The body is not valid JSON"),
+    ("413", "The body is over 64 KiB"),
+    ("415", "The body is not `application/json`"),
+];
+
+const PROBLEM_REF: &str = "#/components/schemas/ProblemBody";
+
+fn problem_response(description: &str) -> serde_json::Value {
+    serde_json::json!({
+        "description": description,
+        "content": { "application/json": { "schema": { "$ref": PROBLEM_REF } } }
+    })
+}
+
+/// Moves a problem body from `application/json` to `application/problem+json`.
+fn as_problem(response: &mut serde_json::Value) {
+    let Some(content) = response
+        .get_mut("content")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    let is_problem = content
+        .get("application/json")
+        .is_some_and(|json| json["schema"]["$ref"] == PROBLEM_REF);
+    if !is_problem {
+        return;
+    }
+    if let Some(json) = content.remove("application/json") {
+        content.insert("application/problem+json".to_owned(), json);
+    }
 }
 
 fn routes() -> OpenApiRouter<Tenancy> {
@@ -106,6 +210,10 @@ fn routes() -> OpenApiRouter<Tenancy> {
             traffic::set_plan,
             traffic::clear_plan
         ))
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(stats::service))
+        .routes(routes!(stats::tenant))
         .merge(job_routes())
 }
 

@@ -40,6 +40,11 @@ fn bad_query() -> ApiError {
 }
 
 impl Params {
+    /// Parameters from name and value pairs; a repeated name keeps its last value.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        Params(pairs.into_iter().collect())
+    }
+
     /// Refuses parameters not in `known`, naming the first one.
     pub fn only(&self, known: &[&str]) -> Result<&Self, ApiError> {
         let mut unknown: Vec<&String> = self

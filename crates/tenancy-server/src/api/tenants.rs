@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::auth::{Caller, TenantsRead, TenantsWrite};
 use super::body::Body;
+use super::listing;
 use super::problem::{ApiError, ProblemBody};
 use super::query::Params;
 use super::views::{TenantDetail, TenantPage, TenantView};
@@ -210,15 +211,21 @@ pub fn with_location(status: StatusCode, body: impl IntoResponse, location: &str
     response
 }
 
-/// List tenants by id, a page at a time.
+/// The longest search text accepted.
+const MAX_SEARCH: usize = 255;
+
+/// List tenants a page at a time: filtered, searched, sorted (by id unless asked).
 #[utoipa::path(
     get, path = "/api/v1/tenants", tag = "tenants",
     params(
         ("status" = Option<String>, Query, description = "Only tenants in this status"),
         ("plan" = Option<String>, Query, description = "Only tenants on this plan"),
         ("server" = Option<String>, Query, description = "Only tenants on this server"),
-        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
-        ("limit" = Option<i64>, Query, description = "Page size, 1 to 500; default 50"),
+        ("q" = Option<String>, Query, max_length = 255, description = "Only tenants whose id, name or a domain contains this text (ASCII letters without case), at most 255 characters"),
+        ("sort" = Option<String>, Query, pattern = "^-?(id|name|created_at|updated_at)$", description = "`id`, `name`, `created_at` or `updated_at`; a leading `-` sorts descending. Default `id`"),
+        ("order" = Option<String>, Query, pattern = "^(asc|desc)$", description = "`asc` or `desc`, for a `sort` without `-`; default `asc`"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page, with the same `sort`"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size, 1 to 500; default 50"),
     ),
     security(("bearer" = ["tenants:read"])),
     responses(
@@ -231,18 +238,21 @@ pub async fn list(
     caller: Caller<TenantsRead>,
     params: Params,
 ) -> Result<Json<TenantPage>, ApiError> {
-    params.only(&["status", "plan", "server", "cursor", "limit"])?;
+    let known = [
+        "status", "plan", "server", "q", "sort", "order", "cursor", "limit",
+    ];
+    params.only(&known)?;
     let limit = params.limit()?;
-    let after = params
-        .text("cursor")
-        .map(|cursor| TenantId::parse(&cursor))
-        .transpose()
-        .map_err(|_| ApiError::invalid("cursor", "not a cursor this API gave out"))?;
+    let sort = listing::sort(&params)?;
+    let search = params.text("q");
+    check_length("q", search.as_deref(), MAX_SEARCH)?;
     let filter = TenantFilter {
         status: params.parsed::<TenantStatus>("status")?,
         plan: params.text("plan"),
         server: params.text("server"),
-        after,
+        search,
+        sort,
+        after: listing::position(&params, sort)?,
         // One more than asked tells whether another page follows.
         limit: Some(limit + 1),
     };
@@ -251,7 +261,7 @@ pub async fn list(
     let more = tenants.len() as i64 > limit;
     tenants.truncate(limit as usize);
     let next_cursor = more
-        .then(|| tenants.last().map(|tenant| tenant.id.to_string()))
+        .then(|| tenants.last().map(|tenant| listing::cursor(sort, tenant)))
         .flatten();
     Ok(Json(TenantPage {
         items: tenants.into_iter().map(Into::into).collect(),
@@ -351,7 +361,7 @@ pub async fn delete(
 #[utoipa::path(
     post, path = "/api/v1/tenants/{id}/suspend", tag = "status",
     params(("id" = String, Path, description = "The tenant id")),
-    request_body(content = Suspend, description = "Optional"),
+    request_body(content = Option<Suspend>, description = "Optional"),
     security(("bearer" = ["tenants:write"])),
     responses(
         (status = 200, body = TenantView),
@@ -395,7 +405,7 @@ pub async fn activate(
 #[utoipa::path(
     put, path = "/api/v1/tenants/{id}/maintenance", tag = "status",
     params(("id" = String, Path, description = "The tenant id")),
-    request_body(content = Maintenance, description = "Optional"),
+    request_body(content = Option<Maintenance>, description = "Optional"),
     security(("bearer" = ["tenants:write"])),
     responses(
         (status = 200, body = TenantView),

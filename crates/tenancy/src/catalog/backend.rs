@@ -527,6 +527,46 @@ impl CatalogPool {
 }
 
 /// Where a network catalog is, for messages: no user, no password.
+/// Connects a `$connection` with `$options`, counts the tenants through it as the `$variant`
+/// [`Conn`], and closes it.
+macro_rules! count_once {
+    ($connection:ty, $variant:ident, $options:expr) => {{
+        let mut conn = <$connection as sqlx::Connection>::connect_with($options)
+            .await
+            .map_err(Error::Catalog)?;
+        let count = Conn::$variant(&mut conn)
+            .scalar(query("SELECT COUNT(*) FROM tenants"))
+            .await;
+        sqlx::Connection::close(conn)
+            .await
+            .map_err(Error::Catalog)?;
+        count
+    }};
+}
+
+impl CatalogPool {
+    /// Opens one connection outside the pool (SQLite: read-only, never creating the file),
+    /// counts the tenants through it and closes it.
+    pub(crate) async fn probe(&self, wait: Duration) -> Result<i64, Error> {
+        match self {
+            CatalogPool::Sqlite(pool) => {
+                let options = (*pool.connect_options())
+                    .clone()
+                    .create_if_missing(false)
+                    .read_only(true)
+                    .busy_timeout(wait);
+                count_once!(SqliteConnection, Sqlite, &options)
+            }
+            CatalogPool::Postgres(pool) => {
+                count_once!(PgConnection, Postgres, &pool.connect_options())
+            }
+            CatalogPool::MySql(pool) => {
+                count_once!(MySqlConnection, MySql, &pool.connect_options())
+            }
+        }
+    }
+}
+
 fn location(host: &str, port: u16, database: Option<&str>) -> String {
     format!("{host}:{port}/{}", database.unwrap_or_default())
 }

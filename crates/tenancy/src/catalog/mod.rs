@@ -138,10 +138,85 @@ pub struct TenantFilter {
     pub server: Option<String>,
     /// Only tenants on this plan.
     pub plan: Option<String>,
-    /// Only tenants whose id sorts after this one (the cursor of the previous page).
-    pub after: Option<TenantId>,
+    /// Only tenants whose id, name or one of whose domains contains this text, ASCII
+    /// letters compared without case.
+    pub search: Option<String>,
+    /// The order; by id ascending unless set.
+    pub sort: TenantSort,
+    /// Only tenants after this one in `sort`'s order (the cursor of the previous page).
+    pub after: Option<TenantPosition>,
     /// At most this many; `None` for all.
     pub limit: Option<i64>,
+}
+
+/// What tenants are sorted by. Ties are broken by id, so the order is total.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TenantSortKey {
+    /// The id.
+    #[default]
+    Id,
+    /// The display name, ASCII letters without case.
+    Name,
+    /// When the tenant was created.
+    CreatedAt,
+    /// When the tenant last changed.
+    UpdatedAt,
+}
+
+impl TenantSortKey {
+    /// The name used in the API and CLI: `id`, `name`, `created_at`, `updated_at`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantSortKey::Id => "id",
+            TenantSortKey::Name => "name",
+            TenantSortKey::CreatedAt => "created_at",
+            TenantSortKey::UpdatedAt => "updated_at",
+        }
+    }
+
+    /// The key named `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Id, Self::Name, Self::CreatedAt, Self::UpdatedAt]
+            .into_iter()
+            .find(|key| key.as_str() == name)
+    }
+
+    /// The value `tenant` has for this key, to resume a listing after it.
+    pub fn value_of(self, tenant: &Tenant) -> SortValue {
+        match self {
+            TenantSortKey::Id => SortValue::Text(tenant.id.to_string()),
+            TenantSortKey::Name => SortValue::Text(tenant.name.clone()),
+            TenantSortKey::CreatedAt => SortValue::Time(tenant.created_at),
+            TenantSortKey::UpdatedAt => SortValue::Time(tenant.updated_at),
+        }
+    }
+}
+
+/// The order of a tenant listing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantSort {
+    /// What is compared.
+    pub key: TenantSortKey,
+    /// Largest first.
+    pub descending: bool,
+}
+
+/// A value of the sort key, where a listing resumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortValue {
+    /// An id or a name.
+    Text(String),
+    /// A creation or change time.
+    Time(DateTime<Utc>),
+}
+
+/// Where a listing stopped: the last tenant's sort value and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantPosition {
+    /// The last tenant's value of the sort key.
+    pub value: SortValue,
+    /// The last tenant's id, which breaks ties.
+    pub id: TenantId,
 }
 
 /// A handle to the catalog database. Cheap to clone.
@@ -328,6 +403,34 @@ impl Catalog {
     /// Tenants matching the filter, ordered by id.
     pub async fn tenants(&self, filter: &TenantFilter) -> Result<Vec<Tenant>, Error> {
         rows::tenants(&self.pool, filter).await
+    }
+
+    /// How many tenants are in each status; statuses without tenants are left out.
+    pub async fn tenants_per_status(&self) -> Result<Vec<(TenantStatus, i64)>, Error> {
+        let select = query(
+            "SELECT status, COUNT(*) AS tenants FROM tenants GROUP BY status ORDER BY status",
+        );
+        let rows = self.pool.fetch_all(select).await?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.get("status")?;
+                Ok((rows::parse_status(&status)?, row.get("tenants")?))
+            })
+            .collect()
+    }
+
+    /// Reads the catalog through a connection of its own, opened now, and answers how many
+    /// tenants it holds. For readiness checks: the pool's open connections keep working on
+    /// a file that was removed or replaced (and on a network server, a pooled connection
+    /// says nothing of whether a new one would be accepted), while this fails as a restart
+    /// would.
+    ///
+    /// Gives up after `wait` with [`Error::Catalog`] holding a pool timeout.
+    pub async fn probe(&self, wait: Duration) -> Result<i64, Error> {
+        match tokio::time::timeout(wait, self.pool.probe(wait)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Catalog(sqlx::Error::PoolTimedOut)),
+        }
     }
 
     /// How many tenants the catalog holds.

@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 
 use super::backend::{CatalogPool, CatalogRow, Conn, query};
-use super::{AuditFilter, Change, Mutation, Origin, TenantFilter};
+use super::{
+    AuditFilter, Change, Mutation, Origin, SortValue, TenantFilter, TenantSort, TenantSortKey,
+};
 use crate::error::Error;
 use crate::keys::{ApiKey, StoredKey, parse_scopes};
 use crate::tenant::{Domain, Tenant, TenantStatus};
@@ -52,26 +54,83 @@ pub(super) async fn tenants(
     pool: &CatalogPool,
     filter: &TenantFilter,
 ) -> Result<Vec<Tenant>, Error> {
+    let (column, value, direction) = sort_sql(filter.sort);
+    // Keyset paging: the next page starts after the last row's (sort value, id), so rows
+    // added or removed meanwhile shift nothing.
+    let after = match filter.after {
+        Some(_) if filter.sort.descending => {
+            format!("({column} < {value} OR ({column} = {value} AND id < ?))")
+        }
+        Some(_) => format!("({column} > {value} OR ({column} = {value} AND id > ?))"),
+        None => "1 = 1".to_owned(),
+    };
+    // The search is a LIKE pattern on every backend (SQLite and MySQL have `instr`, PostgreSQL
+    // does not), over values folded to lower case, with `!` escaping the pattern's own
+    // wildcards.
     let sql = format!(
         "SELECT {TENANT_COLUMNS} FROM tenants \
          WHERE (? IS NULL OR status = ?) AND (? IS NULL OR server = ?) \
-         AND (? IS NULL OR plan = ?) AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?"
+         AND (? IS NULL OR plan = ?) \
+         AND (? IS NULL OR lower(id) LIKE ? ESCAPE '!' OR lower(name) LIKE ? ESCAPE '!' \
+              OR EXISTS (SELECT 1 FROM domains d WHERE d.tenant_id = tenants.id \
+                         AND d.host LIKE ? ESCAPE '!')) \
+         AND {after} \
+         ORDER BY {column} {direction}, id {direction} LIMIT ?"
     );
     let status = filter.status.map(TenantStatus::as_str);
-    let after = filter.after.as_ref().map(TenantId::as_str);
-    let select = query(sql)
+    let pattern = filter.search.as_deref().map(like_pattern);
+    let mut select = query(sql)
         .bind(status)
         .bind(status)
         .bind(filter.server.as_deref())
         .bind(filter.server.as_deref())
         .bind(filter.plan.as_deref())
-        .bind(filter.plan.as_deref())
-        .bind(after)
-        .bind(after)
-        // No backend shares a spelling of "no limit"; every one accepts the largest.
-        .bind(filter.limit.unwrap_or(i64::MAX));
+        .bind(filter.plan.as_deref());
+    for _ in 0..4 {
+        select = select.bind(pattern.as_deref());
+    }
+    if let Some(position) = &filter.after {
+        for _ in 0..2 {
+            select = match &position.value {
+                SortValue::Text(text) => select.bind(text.as_str()),
+                SortValue::Time(at) => select.bind(*at),
+            };
+        }
+        select = select.bind(position.id.as_str());
+    }
+    // No backend shares a spelling of "no limit"; every one accepts the largest.
+    let select = select.bind(filter.limit.unwrap_or(i64::MAX));
     let rows = pool.fetch_all(select).await?;
     rows.iter().map(tenant_from_row).collect()
+}
+
+/// `%search%` in lower case (ASCII), with the LIKE wildcards and the escape character `!`
+/// escaped, so the search matches its text literally.
+fn like_pattern(search: &str) -> String {
+    let mut pattern = String::with_capacity(search.len() + 2);
+    pattern.push('%');
+    for c in search.chars().map(|c| c.to_ascii_lowercase()) {
+        if matches!(c, '%' | '_' | '!') {
+            pattern.push('!');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The column expression of a sort, the placeholder expression a position's value is
+/// compared through, and the direction. Names compare folded to lower case on both sides;
+/// times compare as the backend's time type (RFC 3339 text on SQLite, which sorts as the
+/// times do).
+fn sort_sql(sort: TenantSort) -> (&'static str, &'static str, &'static str) {
+    let (column, value) = match sort.key {
+        TenantSortKey::Id => ("id", "?"),
+        TenantSortKey::Name => ("lower(name)", "lower(?)"),
+        TenantSortKey::CreatedAt => ("created_at", "?"),
+        TenantSortKey::UpdatedAt => ("updated_at", "?"),
+    };
+    (column, value, if sort.descending { "DESC" } else { "ASC" })
 }
 
 pub(super) async fn tenant_for_domain(

@@ -421,6 +421,27 @@ impl Server {
         }
     }
 
+    /// The bytes a tenant database takes: SQLite its file and write-ahead log, PostgreSQL
+    /// `pg_database_size` or the total size of the schema's tables (with their indexes and
+    /// TOAST), MySQL the data and index lengths `information_schema` reports (an estimate
+    /// InnoDB refreshes from time to time).
+    pub(crate) async fn storage_size(
+        &self,
+        admin: Option<&mut Connection>,
+        database: &str,
+    ) -> Result<u64, Error> {
+        match (&self.kind, admin) {
+            (ServerKind::Sqlite { dir }, _) => sqlite::size(dir, database),
+            (ServerKind::Postgres { isolation, .. }, Some(Connection::Postgres(conn))) => {
+                postgres::size(conn, *isolation == Isolation::Schema, database).await
+            }
+            (ServerKind::MySql { .. }, Some(Connection::MySql(conn))) => {
+                mysql::size(conn, database).await
+            }
+            _ => Err(admin_missing(self)),
+        }
+    }
+
     /// Every tenant database on the server (SQLite: half-built ones with their suffix;
     /// elsewhere: every database or schema carrying the prefix).
     pub(crate) async fn list_storage(

@@ -77,6 +77,18 @@ pub(super) async fn exists(conn: &mut MySqlConnection, name: &str) -> Result<boo
     Ok(count > 0)
 }
 
+pub(super) async fn size(conn: &mut MySqlConnection, name: &str) -> Result<u64, Error> {
+    let bytes: u64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS UNSIGNED) \
+         FROM information_schema.tables WHERE table_schema = ?",
+    )
+    .bind(name)
+    .fetch_one(conn)
+    .await
+    .map_err(Error::Database)?;
+    Ok(bytes)
+}
+
 /// Tries the named lock of one tenant; held until released or the connection closes.
 pub(super) async fn try_lock(conn: &mut MySqlConnection, key: &str) -> Result<bool, Error> {
     let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")

@@ -101,6 +101,27 @@ pub(super) async fn exists(
     Ok(count > 0)
 }
 
+pub(super) async fn size(
+    conn: &mut PgConnection,
+    schema_mode: bool,
+    name: &str,
+) -> Result<u64, Error> {
+    let sql = match schema_mode {
+        true => {
+            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')"
+        }
+        false => "SELECT pg_database_size($1)",
+    };
+    let bytes: i64 = sqlx::query_scalar(sql)
+        .bind(name)
+        .fetch_one(conn)
+        .await
+        .map_err(Error::Database)?;
+    Ok(u64::try_from(bytes).unwrap_or(0))
+}
+
 /// Tries the session-level advisory lock of one tenant; held until unlocked or the
 /// connection closes, so a crashed holder cannot keep it.
 pub(super) async fn try_lock(conn: &mut PgConnection, key: &str) -> Result<bool, Error> {

@@ -56,6 +56,14 @@ pub(super) fn exists(dir: &Path, database: &str) -> bool {
     sqlite_path(dir, database).exists()
 }
 
+pub(super) fn size(dir: &Path, database: &str) -> Result<u64, Error> {
+    let path = sqlite_path(dir, database);
+    let main = std::fs::metadata(&path).map_err(|error| Error::io("reading", &path, error))?;
+    // The write-ahead log holds pages not yet checkpointed into the file; it may be absent.
+    let wal = std::fs::metadata(with_suffix(&path, "-wal")).map_or(0, |meta| meta.len());
+    Ok(main.len() + wal)
+}
+
 pub(super) fn location(dir: &Path, database: &str) -> String {
     sqlite_path(dir, database).display().to_string()
 }
