@@ -130,7 +130,7 @@ pub struct SqlResult {
     /// Column names of the rows returned.
     pub columns: Vec<String>,
     /// The rows, each value as JSON (blobs as byte counts).
-    #[schema(value_type = Vec<Vec<Object>>)]
+    #[schema(value_type = Vec<Vec<Value>>)]
     pub rows: Vec<Vec<serde_json::Value>>,
     /// Rows changed.
     pub rows_affected: u64,
