@@ -293,7 +293,9 @@ impl Tenancy {
 
     /// Replaces a key with a new one of the same name and scopes. The old key keeps working
     /// for `grace` (or until its own expiry, if sooner), so clients can switch without an
-    /// outage; a zero grace ends it at once. The new key expires at `expires_at`, if given.
+    /// outage; a zero grace ends it at once. The new key expires at `expires_at`, if given;
+    /// otherwise a key that had an expiry gets the same lifetime again, counted from now (a
+    /// key made to expire never turns into one that does not).
     pub async fn rotate_api_key(
         &self,
         id: &str,
@@ -302,6 +304,8 @@ impl Tenancy {
     ) -> Result<IssuedKey, Error> {
         let old = self.require_api_key(id).await?;
         let now = Utc::now();
+        let expires_at =
+            expires_at.or_else(|| old.expires_at.map(|at| now + (at - old.created_at)));
         let new = NewApiKey {
             name: old.name.clone(),
             scopes: old.scopes.clone(),

@@ -603,6 +603,55 @@ fn concurrent_write(handle: usize, task: usize, write: usize) -> Mutation {
 }
 
 #[tokio::test]
+async fn a_rotated_key_keeps_its_lifetime_unless_given_another() {
+    let test = test_tenancy(Backend::Sqlite).await;
+    let tenancy = &test.tenancy;
+    let month = chrono::Duration::days(30);
+    let issued = tenancy
+        .create_api_key(NewApiKey {
+            name: Some("ci".into()),
+            scopes: vec![Scope::TenantsRead],
+            expires_at: Some(Utc::now() + month),
+        })
+        .await
+        .unwrap();
+    let lifetime = |key: &tenancy::keys::ApiKey| key.expires_at.map(|at| at - key.created_at);
+
+    let rotated = tenancy
+        .rotate_api_key(&issued.key.id, Duration::ZERO, None)
+        .await
+        .unwrap();
+    let kept = lifetime(&rotated.key).expect("an expiring key stays expiring");
+    let drift = (kept - lifetime(&issued.key).unwrap()).abs();
+    assert!(
+        drift < chrono::Duration::seconds(1),
+        "lifetime changed by {drift}"
+    );
+    assert!(rotated.key.created_at >= issued.key.created_at);
+
+    let until = chrono::SubsecRound::trunc_subsecs(Utc::now(), 0) + chrono::Duration::days(2);
+    let chosen = tenancy
+        .rotate_api_key(&rotated.key.id, Duration::ZERO, Some(until))
+        .await
+        .unwrap();
+    assert_eq!(chosen.key.expires_at, Some(until));
+
+    let forever = tenancy
+        .create_api_key(NewApiKey {
+            name: Some("ops".into()),
+            scopes: vec![Scope::TenantsRead],
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    let again = tenancy
+        .rotate_api_key(&forever.key.id, Duration::ZERO, None)
+        .await
+        .unwrap();
+    assert_eq!(again.key.expires_at, None);
+}
+
+#[tokio::test]
 async fn a_sqlite_url_puts_the_catalog_in_that_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("elsewhere").join("cat.sqlite");
