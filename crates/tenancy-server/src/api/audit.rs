@@ -72,10 +72,17 @@ fn filter(params: &Params) -> Result<AuditFilter, ApiError> {
         actor,
         tenant_id,
         action: params.text("action"),
-        since: params.parsed::<DateTime<Utc>>("since")?,
-        until: params.parsed::<DateTime<Utc>>("until")?,
+        since: time(&params, "since")?,
+        until: time(&params, "until")?,
         before_seq,
         // One more than asked tells whether another page follows.
         limit: params.limit()? + 1,
     })
+}
+
+/// A time parameter, which must be RFC 3339 (`2026-12-04T10:00:00Z`).
+fn time(params: &Params, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    params
+        .parsed::<DateTime<Utc>>(name)
+        .map_err(|_| ApiError::invalid(name, "not an RFC 3339 time, such as 2026-12-04T10:00:00Z"))
 }

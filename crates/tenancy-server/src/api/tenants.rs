@@ -313,7 +313,7 @@ pub async fn update(
     if body.name.is_none() && body.plan.is_none() && body.data.is_none() {
         return Err(ApiError::invalid(
             "body",
-            "name at least one of name, plan, data",
+            "give at least one of name, plan, data",
         ));
     }
     let update = TenantUpdate {
