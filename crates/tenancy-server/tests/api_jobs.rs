@@ -97,14 +97,7 @@ impl Jobs {
     }
 
     fn call(&self, key: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Response {
-        let bearer = key.map(|key| format!("Bearer {key}"));
-        let headers: Vec<(&str, &str)> = bearer
-            .iter()
-            .map(|value| ("Authorization", value.as_str()))
-            .collect();
-        let body = body.map(|value| value.to_string());
-        let body = body.as_deref().map(str::as_bytes);
-        support::http_with(self.port(), method, "localhost", path, body, &headers)
+        call_api(self.port(), key, method, path, body)
     }
 
     fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Response {
@@ -144,6 +137,25 @@ impl Jobs {
             .map(|entry| entry["action"].as_str().unwrap().to_owned())
             .collect()
     }
+}
+
+/// An admin API request to the server on `port`, which threads can make without the
+/// [`Jobs`] (whose server is not `Sync`).
+fn call_api(
+    port: u16,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
+    let bearer = key.map(|key| format!("Bearer {key}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|value| ("Authorization", value.as_str()))
+        .collect();
+    let body = body.map(|value| value.to_string());
+    let body = body.as_deref().map(str::as_bytes);
+    support::http_with(port, method, "localhost", path, body, &headers)
 }
 
 fn run_path(answer: &Response) -> String {
@@ -306,6 +318,64 @@ fn a_suspended_tenant_is_reset_and_stays_suspended() {
     assert_eq!(reset.json()["status"], "suspended");
     jobs.admin("POST", "/api/v1/tenants/nosuch/reset", Some(body))
         .assert_problem(404, "tenant_not_found");
+}
+
+#[test]
+fn two_resets_at_once_never_serve_the_tenant_while_its_database_is_rebuilt() {
+    let jobs = Jobs::new(&[("0001_notes.sql", NOTES)]);
+    jobs.create(&["acme"], &[]);
+    let jobs = jobs.serve();
+    jobs.sql("acme", "INSERT INTO notes (title) VALUES ('a')");
+    let file = jobs.sandbox.tenant_file("acme");
+    let (port, admin) = (jobs.port(), Some(jobs.admin.as_str()));
+    let resetting = std::sync::atomic::AtomicBool::new(true);
+
+    let (answers, served_without_storage) = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut seen = Vec::new();
+            while resetting.load(std::sync::atomic::Ordering::SeqCst) {
+                let answer = call_api(port, admin, "GET", "/api/v1/tenants/acme", None);
+                let status = answer.json()["status"].clone();
+                if status == "active" && !file.exists() {
+                    seen.push(status);
+                }
+            }
+            seen
+        });
+        let resets: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let body = json!({ "confirm": "acme" });
+                    call_api(
+                        port,
+                        admin,
+                        "POST",
+                        "/api/v1/tenants/acme/reset",
+                        Some(body),
+                    )
+                })
+            })
+            .collect();
+        let answers: Vec<Response> = resets.into_iter().map(|r| r.join().unwrap()).collect();
+        resetting.store(false, std::sync::atomic::Ordering::SeqCst);
+        (answers, watcher.join().unwrap())
+    });
+
+    assert!(
+        served_without_storage.is_empty(),
+        "the tenant was active without its database {} times",
+        served_without_storage.len()
+    );
+    for answer in &answers {
+        match answer.status {
+            200 => assert_eq!(answer.json()["status"], "active", "{answer:#?}"),
+            _ => answer.assert_problem(409, "still_in_use"),
+        }
+    }
+    assert!(answers.iter().any(|answer| answer.status == 200));
+    assert_eq!(jobs.sandbox.status_of("acme"), "active");
+    let counted = jobs.sql("acme", "SELECT count(*) AS n FROM notes");
+    assert_eq!(counted["rows"], json!([[0]]));
 }
 
 // PostgreSQL
