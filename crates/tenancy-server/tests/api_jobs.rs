@@ -613,6 +613,65 @@ fn the_doctor_reports_and_repairs_a_stuck_tenant() {
 // Bodies, audit
 
 #[test]
+fn a_query_parameter_a_job_route_does_not_take_is_refused_before_anything_runs() {
+    let jobs = Jobs::new(&[("0001_notes.sql", NOTES)]);
+    jobs.create(&["acme"], &[]);
+    jobs.add_migration("0002_tags.sql", TAGS);
+    let jobs = jobs.serve();
+    let cases = [
+        ("POST", "/api/v1/migrations?dry_run=true", None, "dry_run"),
+        (
+            "POST",
+            "/api/v1/tenants/acme/migrate?dry_run=1",
+            None,
+            "dry_run",
+        ),
+        (
+            "POST",
+            "/api/v1/sql?tenant=acme",
+            Some(json!({ "sql": "SELECT 1" })),
+            "tenant",
+        ),
+        ("POST", "/api/v1/seed?tenants=acme", None, "tenants"),
+        (
+            "POST",
+            "/api/v1/tenants/acme/reset?seed=true",
+            Some(json!({ "confirm": "acme" })),
+            "seed",
+        ),
+        (
+            "POST",
+            "/api/v1/doctor/repair?stale_after_secs=0",
+            None,
+            "stale_after_secs",
+        ),
+        ("GET", "/api/v1/doctor?verbose=true", None, "verbose"),
+        ("GET", "/api/v1/migrations/1?tenant=acme", None, "tenant"),
+        (
+            "DELETE",
+            "/api/v1/tenants/acme?background=false",
+            None,
+            "background",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let answer = jobs.admin(method, path, body);
+        answer.assert_problem(422, "validation_failed");
+        assert_eq!(
+            answer.json()["field"],
+            field,
+            "{method} {path}: {answer:#?}"
+        );
+    }
+
+    let runs = jobs.admin("GET", "/api/v1/migrations", None).json();
+    assert_eq!(runs["items"], json!([]), "no run was started: {runs:#}");
+    let versions = jobs.sql("acme", "SELECT version FROM _sqlx_migrations");
+    assert_eq!(versions["rows"], json!([[1]]), "acme was not migrated");
+    assert_eq!(jobs.sandbox.status_of("acme"), "active", "nor deleted");
+}
+
+#[test]
 fn a_bad_job_body_is_refused_with_the_field_it_is_in() {
     let jobs = Jobs::new(&[]);
     jobs.create(&["acme"], &[]);
