@@ -3,6 +3,10 @@
 //! server within the one-second freshness bound. A bad `catalog.url` is refused up front.
 
 mod support;
+// The layer tests' proxy, in front of the shared server, so a test can stop "the catalog".
+#[path = "../../tenancy-axum/tests/network/proxy.rs"]
+#[allow(dead_code)]
+mod proxy;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -163,6 +167,41 @@ impl Poller {
         self.thread.take().map(|thread| thread.join());
         self.seen.lock().unwrap().clone()
     }
+}
+
+#[test]
+fn with_the_postgres_catalog_cut_off_the_admin_api_answers_503_and_recovers() {
+    let catalog = CatalogDatabase::create(CatalogServer::Postgres);
+    let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime starts");
+    let proxy = runtime.block_on(proxy::Proxy::start(proxy::url_addr(&catalog.url)));
+    let url = proxy::url_via(&catalog.url, proxy.addr());
+    let sandbox = Sandbox::new().with_env("TENANCY_CATALOG_URL", &url);
+    let serve = sandbox.serve(&["--demo"]);
+    let key = sandbox.json(&["keys", "create", "--scope", "tenants:read"]);
+    let bearer = format!("Bearer {}", key["secret"].as_str().unwrap());
+    let list = || {
+        let auth = [("Authorization", bearer.as_str())];
+        support::http_with(
+            serve.port,
+            "GET",
+            "localhost",
+            "/api/v1/tenants",
+            None,
+            &auth,
+        )
+    };
+    assert_eq!(list().status, 200);
+    assert_eq!(serve.request("GET", "acme.localhost", "/notes").status, 200);
+
+    runtime.block_on(proxy.cut());
+    let cut = list();
+    cut.assert_problem(503, "catalog_unavailable");
+    let warm = serve.request("GET", "acme.localhost", "/notes");
+    assert_eq!(warm.status, 200, "a tenant in the cache is still served");
+
+    runtime.block_on(proxy.restore());
+    let back = support::eventually(PATIENCE, || (list().status == 200).then_some(()));
+    back.expect("the API answers again once the catalog is back");
 }
 
 #[test]
