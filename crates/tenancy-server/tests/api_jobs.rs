@@ -378,6 +378,41 @@ fn two_resets_at_once_never_serve_the_tenant_while_its_database_is_rebuilt() {
     assert_eq!(counted["rows"], json!([[0]]));
 }
 
+#[test]
+fn a_delete_while_a_reset_rebuilds_the_database_is_refused_and_the_reset_finishes() {
+    let jobs = Jobs::new(&[("0001_notes.sql", NOTES), ("0002_slow.sql", SLOW)]);
+    jobs.create(&["acme"], &[]);
+    let jobs = jobs.serve();
+    let (port, admin) = (jobs.port(), Some(jobs.admin.as_str()));
+
+    let reset = std::thread::scope(|scope| {
+        let reset = scope.spawn(|| {
+            let body = json!({ "confirm": "acme" });
+            call_api(
+                port,
+                admin,
+                "POST",
+                "/api/v1/tenants/acme/reset",
+                Some(body),
+            )
+        });
+        // The reset holds the tenant for at least the second it waits before the drop.
+        support::eventually(support::PATIENCE, || {
+            let shown = jobs.admin("GET", "/api/v1/tenants/acme", None).json();
+            (shown["tenant"]["status"] == "maintenance").then_some(())
+        })
+        .expect("the reset puts the tenant in maintenance");
+        let delete = jobs.admin("DELETE", "/api/v1/tenants/acme", None);
+        delete.assert_problem(409, "still_in_use");
+        reset.join().unwrap()
+    });
+
+    assert_eq!(reset.status, 200, "{reset:#?}");
+    assert_eq!(reset.json()["status"], "active");
+    let delete = jobs.admin("DELETE", "/api/v1/tenants/acme", None);
+    assert_eq!(delete.status, 202, "once the reset is done: {delete:#?}");
+}
+
 // PostgreSQL
 
 const PG_SCHEMAS: &str = "apijobs_sc_";

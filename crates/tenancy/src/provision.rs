@@ -442,9 +442,27 @@ impl Tenancy {
 
     /// The first half of [`Tenancy::delete_tenant`]: marks the tenant `deleting`, so it is
     /// no longer served, and answers it. Marking a tenant already `deleting` succeeds.
+    ///
+    /// On SQLite it is refused with [`Error::StillInUse`] while a reset or a migration run
+    /// holds the tenant's lock, before anything changed: the delete would drop the database
+    /// under the work, which then fails on storage that went away.
     pub async fn mark_deleting(&self, id: &TenantId) -> Result<Tenant, Error> {
+        let tenant = self.catalog().require_tenant(id).await?;
+        // Held while marking, so that a reset or a run starting next finds it `deleting`.
+        let lock = match self.server(&tenant.server) {
+            Ok(server) => {
+                let lock = server.lock_file(&tenant.database, Duration::ZERO).await?;
+                if server.backend() == Backend::Sqlite && lock.is_none() {
+                    return Err(Error::StillInUse(id.clone()));
+                }
+                lock
+            }
+            // A server no longer configured: nothing can be working on the tenant here.
+            Err(_) => None,
+        };
         self.apply(Mutation::MarkDeleting { id: id.clone() })
             .await?;
+        drop(lock);
         self.catalog().require_tenant(id).await
     }
 
