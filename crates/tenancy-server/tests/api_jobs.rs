@@ -623,6 +623,30 @@ fn seed_and_sql_answer_each_tenants_outcome() {
 }
 
 #[test]
+fn sql_and_seed_do_not_run_on_a_tenant_being_deleted() {
+    let jobs = Jobs::new(&[("0001_notes.sql", NOTES)]);
+    jobs.create(&["acme"], &[]);
+    let jobs = jobs.serve();
+    // A statement whose running leaves a file behind, whatever the tenant's database.
+    let witness = jobs.sandbox.path().join("witness.sqlite");
+    let sql = format!("VACUUM INTO '{}'", witness.display());
+
+    let deleting = jobs.admin("DELETE", "/api/v1/tenants/acme", None);
+    assert_eq!(deleting.status, 202, "{deleting:#?}");
+    let body = json!({ "sql": sql, "tenants": ["acme"] });
+    let ran = jobs.admin("POST", "/api/v1/sql", Some(body)).json();
+    let body = json!({ "tenants": ["acme"] });
+    let seeded = jobs.admin("POST", "/api/v1/seed", Some(body)).json();
+
+    assert!(!witness.exists(), "the statement did not run: {ran:#}");
+    for answer in [&ran, &seeded] {
+        assert_eq!(answer["results"][0]["ok"], false, "{answer:#}");
+        let error = answer["results"][0]["error"].as_str().unwrap_or_default();
+        assert!(error.contains("is deleting"), "{error}");
+    }
+}
+
+#[test]
 fn the_doctor_reports_and_repairs_a_stuck_tenant() {
     let jobs = Jobs::new(&[]);
     jobs.create(&["acme", "stuck"], &[]);
