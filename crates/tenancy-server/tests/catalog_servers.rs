@@ -232,6 +232,29 @@ fn a_catalog_url_in_the_file_is_checked_too() {
 }
 
 #[test]
+fn a_catalog_url_naming_no_database_or_no_file_is_refused_naming_the_key() {
+    // Port 1: were one accepted, nothing would be made on a shared server.
+    let cases = [
+        (
+            "postgres://postgres@127.0.0.1:1",
+            "PostgreSQL catalog URL must name its database",
+        ),
+        (
+            "postgresql://postgres@127.0.0.1:1/",
+            "PostgreSQL catalog URL must name its database",
+        ),
+        ("sqlite:", "SQLite catalog URL must name its file"),
+        ("sqlite://", "SQLite catalog URL must name its file"),
+    ];
+    for (url, reason) in cases {
+        let sandbox = Sandbox::new().with_env("TENANCY_CATALOG_URL", url);
+        let refused = sandbox.run(&["tenants", "list"]).exited_with(78);
+        refused.error_line(&["configuration", "catalog.url", reason]);
+        assert!(!sandbox.data_dir().exists(), "{url}: nothing was made");
+    }
+}
+
+#[test]
 fn a_catalog_server_that_cannot_be_reached_is_one_line_saying_where() {
     let url = "postgres://postgres:hunter2@127.0.0.1:1/tenancy";
     let sandbox = Sandbox::new().with_env("TENANCY_CATALOG_URL", url);
