@@ -262,6 +262,34 @@ fn a_delete_answers_202_while_the_storage_goes_then_the_tenant_is_gone() {
         .assert_problem(404, "tenant_not_found");
 }
 
+#[test]
+fn creating_an_id_again_while_its_delete_runs_says_so_and_works_once_it_is_gone() {
+    let jobs = Jobs::new(&[]);
+    jobs.create(&["foxtrot"], &[]);
+    let jobs = jobs.serve();
+    let deleting = jobs.admin("DELETE", "/api/v1/tenants/foxtrot", None);
+    assert_eq!(deleting.status, 202, "{deleting:#?}");
+
+    let body = json!({ "id": "foxtrot" });
+    for path in ["/api/v1/tenants", "/api/v1/tenants?background=true"] {
+        let early = jobs.admin("POST", path, Some(body.clone()));
+        early.assert_problem(409, "invalid_state");
+        let detail = early.json()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(detail.contains("is deleting"), "{path}: {detail}");
+    }
+
+    let created = support::eventually(support::PATIENCE, || {
+        let answer = jobs.admin("POST", "/api/v1/tenants", Some(body.clone()));
+        (answer.status != 409).then_some(answer)
+    });
+    let created = created.expect("the id can be created once the delete is done");
+    assert_eq!(created.status, 201, "{created:#?}");
+    assert_eq!(created.json()["tenant"]["status"], "active");
+}
+
 // Reset
 
 #[test]

@@ -189,6 +189,12 @@ impl Tenancy {
 
     async fn refuse_existing(&self, id: &TenantId, server: &Server, db: &str) -> Result<(), Error> {
         match self.catalog().tenant(id).await? {
+            // Not "already exists": the tenant is going, and the id is free once it has.
+            Some(tenant) if tenant.status == TenantStatus::Deleting => Err(Error::InvalidState {
+                tenant_id: id.clone(),
+                status: tenant.status,
+                operation: "be created again until its delete has finished",
+            }),
             Some(tenant) if tenant.status != TenantStatus::Failed => {
                 Err(Error::TenantExists(id.clone()))
             }
