@@ -800,6 +800,13 @@ fn a_bad_job_body_is_refused_with_the_field_it_is_in() {
             "tenants[1]",
         ),
         (
+            "/api/v1/migrations",
+            json!({ "tenants": ["acme", "acme"] }),
+            422,
+            "validation_failed",
+            "tenants[1]",
+        ),
+        (
             "/api/v1/seed",
             json!({ "tenants": ["Acme"] }),
             422,
