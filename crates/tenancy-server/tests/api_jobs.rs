@@ -97,14 +97,7 @@ impl Jobs {
     }
 
     fn call(&self, key: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Response {
-        let bearer = key.map(|key| format!("Bearer {key}"));
-        let headers: Vec<(&str, &str)> = bearer
-            .iter()
-            .map(|value| ("Authorization", value.as_str()))
-            .collect();
-        let body = body.map(|value| value.to_string());
-        let body = body.as_deref().map(str::as_bytes);
-        support::http_with(self.port(), method, "localhost", path, body, &headers)
+        call_api(self.port(), key, method, path, body)
     }
 
     fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Response {
@@ -144,6 +137,25 @@ impl Jobs {
             .map(|entry| entry["action"].as_str().unwrap().to_owned())
             .collect()
     }
+}
+
+/// An admin API request to the server on `port`, which threads can make without the
+/// [`Jobs`] (whose server is not `Sync`).
+fn call_api(
+    port: u16,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
+    let bearer = key.map(|key| format!("Bearer {key}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|value| ("Authorization", value.as_str()))
+        .collect();
+    let body = body.map(|value| value.to_string());
+    let body = body.as_deref().map(str::as_bytes);
+    support::http_with(port, method, "localhost", path, body, &headers)
 }
 
 fn run_path(answer: &Response) -> String {
@@ -250,6 +262,34 @@ fn a_delete_answers_202_while_the_storage_goes_then_the_tenant_is_gone() {
         .assert_problem(404, "tenant_not_found");
 }
 
+#[test]
+fn creating_an_id_again_while_its_delete_runs_says_so_and_works_once_it_is_gone() {
+    let jobs = Jobs::new(&[]);
+    jobs.create(&["foxtrot"], &[]);
+    let jobs = jobs.serve();
+    let deleting = jobs.admin("DELETE", "/api/v1/tenants/foxtrot", None);
+    assert_eq!(deleting.status, 202, "{deleting:#?}");
+
+    let body = json!({ "id": "foxtrot" });
+    for path in ["/api/v1/tenants", "/api/v1/tenants?background=true"] {
+        let early = jobs.admin("POST", path, Some(body.clone()));
+        early.assert_problem(409, "invalid_state");
+        let detail = early.json()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(detail.contains("is deleting"), "{path}: {detail}");
+    }
+
+    let created = support::eventually(support::PATIENCE, || {
+        let answer = jobs.admin("POST", "/api/v1/tenants", Some(body.clone()));
+        (answer.status != 409).then_some(answer)
+    });
+    let created = created.expect("the id can be created once the delete is done");
+    assert_eq!(created.status, 201, "{created:#?}");
+    assert_eq!(created.json()["tenant"]["status"], "active");
+}
+
 // Reset
 
 #[test]
@@ -306,6 +346,99 @@ fn a_suspended_tenant_is_reset_and_stays_suspended() {
     assert_eq!(reset.json()["status"], "suspended");
     jobs.admin("POST", "/api/v1/tenants/nosuch/reset", Some(body))
         .assert_problem(404, "tenant_not_found");
+}
+
+#[test]
+fn two_resets_at_once_never_serve_the_tenant_while_its_database_is_rebuilt() {
+    let jobs = Jobs::new(&[("0001_notes.sql", NOTES)]);
+    jobs.create(&["acme"], &[]);
+    let jobs = jobs.serve();
+    jobs.sql("acme", "INSERT INTO notes (title) VALUES ('a')");
+    let file = jobs.sandbox.tenant_file("acme");
+    let (port, admin) = (jobs.port(), Some(jobs.admin.as_str()));
+    let resetting = std::sync::atomic::AtomicBool::new(true);
+
+    let (answers, served_without_storage) = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut seen = Vec::new();
+            while resetting.load(std::sync::atomic::Ordering::SeqCst) {
+                let answer = call_api(port, admin, "GET", "/api/v1/tenants/acme", None);
+                let status = answer.json()["status"].clone();
+                if status == "active" && !file.exists() {
+                    seen.push(status);
+                }
+            }
+            seen
+        });
+        let resets: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let body = json!({ "confirm": "acme" });
+                    call_api(
+                        port,
+                        admin,
+                        "POST",
+                        "/api/v1/tenants/acme/reset",
+                        Some(body),
+                    )
+                })
+            })
+            .collect();
+        let answers: Vec<Response> = resets.into_iter().map(|r| r.join().unwrap()).collect();
+        resetting.store(false, std::sync::atomic::Ordering::SeqCst);
+        (answers, watcher.join().unwrap())
+    });
+
+    assert!(
+        served_without_storage.is_empty(),
+        "the tenant was active without its database {} times",
+        served_without_storage.len()
+    );
+    for answer in &answers {
+        match answer.status {
+            200 => assert_eq!(answer.json()["status"], "active", "{answer:#?}"),
+            _ => answer.assert_problem(409, "still_in_use"),
+        }
+    }
+    assert!(answers.iter().any(|answer| answer.status == 200));
+    assert_eq!(jobs.sandbox.status_of("acme"), "active");
+    let counted = jobs.sql("acme", "SELECT count(*) AS n FROM notes");
+    assert_eq!(counted["rows"], json!([[0]]));
+}
+
+#[test]
+fn a_delete_while_a_reset_rebuilds_the_database_is_refused_and_the_reset_finishes() {
+    let jobs = Jobs::new(&[("0001_notes.sql", NOTES), ("0002_slow.sql", SLOW)]);
+    jobs.create(&["acme"], &[]);
+    let jobs = jobs.serve();
+    let (port, admin) = (jobs.port(), Some(jobs.admin.as_str()));
+
+    let reset = std::thread::scope(|scope| {
+        let reset = scope.spawn(|| {
+            let body = json!({ "confirm": "acme" });
+            call_api(
+                port,
+                admin,
+                "POST",
+                "/api/v1/tenants/acme/reset",
+                Some(body),
+            )
+        });
+        // The reset holds the tenant for at least the second it waits before the drop.
+        support::eventually(support::PATIENCE, || {
+            let shown = jobs.admin("GET", "/api/v1/tenants/acme", None).json();
+            (shown["tenant"]["status"] == "maintenance").then_some(())
+        })
+        .expect("the reset puts the tenant in maintenance");
+        let delete = jobs.admin("DELETE", "/api/v1/tenants/acme", None);
+        delete.assert_problem(409, "still_in_use");
+        reset.join().unwrap()
+    });
+
+    assert_eq!(reset.status, 200, "{reset:#?}");
+    assert_eq!(reset.json()["status"], "active");
+    let delete = jobs.admin("DELETE", "/api/v1/tenants/acme", None);
+    assert_eq!(delete.status, 202, "once the reset is done: {delete:#?}");
 }
 
 // PostgreSQL
@@ -518,6 +651,30 @@ fn seed_and_sql_answer_each_tenants_outcome() {
 }
 
 #[test]
+fn sql_and_seed_do_not_run_on_a_tenant_being_deleted() {
+    let jobs = Jobs::new(&[("0001_notes.sql", NOTES)]);
+    jobs.create(&["acme"], &[]);
+    let jobs = jobs.serve();
+    // A statement whose running leaves a file behind, whatever the tenant's database.
+    let witness = jobs.sandbox.path().join("witness.sqlite");
+    let sql = format!("VACUUM INTO '{}'", witness.display());
+
+    let deleting = jobs.admin("DELETE", "/api/v1/tenants/acme", None);
+    assert_eq!(deleting.status, 202, "{deleting:#?}");
+    let body = json!({ "sql": sql, "tenants": ["acme"] });
+    let ran = jobs.admin("POST", "/api/v1/sql", Some(body)).json();
+    let body = json!({ "tenants": ["acme"] });
+    let seeded = jobs.admin("POST", "/api/v1/seed", Some(body)).json();
+
+    assert!(!witness.exists(), "the statement did not run: {ran:#}");
+    for answer in [&ran, &seeded] {
+        assert_eq!(answer["results"][0]["ok"], false, "{answer:#}");
+        let error = answer["results"][0]["error"].as_str().unwrap_or_default();
+        assert!(error.contains("is deleting"), "{error}");
+    }
+}
+
+#[test]
 fn the_doctor_reports_and_repairs_a_stuck_tenant() {
     let jobs = Jobs::new(&[]);
     jobs.create(&["acme", "stuck"], &[]);
@@ -541,6 +698,65 @@ fn the_doctor_reports_and_repairs_a_stuck_tenant() {
 }
 
 // Bodies, audit
+
+#[test]
+fn a_query_parameter_a_job_route_does_not_take_is_refused_before_anything_runs() {
+    let jobs = Jobs::new(&[("0001_notes.sql", NOTES)]);
+    jobs.create(&["acme"], &[]);
+    jobs.add_migration("0002_tags.sql", TAGS);
+    let jobs = jobs.serve();
+    let cases = [
+        ("POST", "/api/v1/migrations?dry_run=true", None, "dry_run"),
+        (
+            "POST",
+            "/api/v1/tenants/acme/migrate?dry_run=1",
+            None,
+            "dry_run",
+        ),
+        (
+            "POST",
+            "/api/v1/sql?tenant=acme",
+            Some(json!({ "sql": "SELECT 1" })),
+            "tenant",
+        ),
+        ("POST", "/api/v1/seed?tenants=acme", None, "tenants"),
+        (
+            "POST",
+            "/api/v1/tenants/acme/reset?seed=true",
+            Some(json!({ "confirm": "acme" })),
+            "seed",
+        ),
+        (
+            "POST",
+            "/api/v1/doctor/repair?stale_after_secs=0",
+            None,
+            "stale_after_secs",
+        ),
+        ("GET", "/api/v1/doctor?verbose=true", None, "verbose"),
+        ("GET", "/api/v1/migrations/1?tenant=acme", None, "tenant"),
+        (
+            "DELETE",
+            "/api/v1/tenants/acme?background=false",
+            None,
+            "background",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let answer = jobs.admin(method, path, body);
+        answer.assert_problem(422, "validation_failed");
+        assert_eq!(
+            answer.json()["field"],
+            field,
+            "{method} {path}: {answer:#?}"
+        );
+    }
+
+    let runs = jobs.admin("GET", "/api/v1/migrations", None).json();
+    assert_eq!(runs["items"], json!([]), "no run was started: {runs:#}");
+    let versions = jobs.sql("acme", "SELECT version FROM _sqlx_migrations");
+    assert_eq!(versions["rows"], json!([[1]]), "acme was not migrated");
+    assert_eq!(jobs.sandbox.status_of("acme"), "active", "nor deleted");
+}
 
 #[test]
 fn a_bad_job_body_is_refused_with_the_field_it_is_in() {
@@ -567,6 +783,27 @@ fn a_bad_job_body_is_refused_with_the_field_it_is_in() {
             json!({ "sql": "SELECT 1", "tenants": ["acme", "nosuch"] }),
             404,
             "tenant_not_found",
+            "tenants[1]",
+        ),
+        (
+            "/api/v1/sql",
+            json!({ "sql": "SELECT 1", "tenants": ["acme", "acme"] }),
+            422,
+            "validation_failed",
+            "tenants[1]",
+        ),
+        (
+            "/api/v1/seed",
+            json!({ "tenants": ["acme", "acme"] }),
+            422,
+            "validation_failed",
+            "tenants[1]",
+        ),
+        (
+            "/api/v1/migrations",
+            json!({ "tenants": ["acme", "acme"] }),
+            422,
+            "validation_failed",
             "tenants[1]",
         ),
         (

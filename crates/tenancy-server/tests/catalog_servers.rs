@@ -3,6 +3,10 @@
 //! server within the one-second freshness bound. A bad `catalog.url` is refused up front.
 
 mod support;
+// The layer tests' proxy, in front of the shared server, so a test can stop "the catalog".
+#[path = "../../tenancy-axum/tests/network/proxy.rs"]
+#[allow(dead_code)]
+mod proxy;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -166,6 +170,41 @@ impl Poller {
 }
 
 #[test]
+fn with_the_postgres_catalog_cut_off_the_admin_api_answers_503_and_recovers() {
+    let catalog = CatalogDatabase::create(CatalogServer::Postgres);
+    let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime starts");
+    let proxy = runtime.block_on(proxy::Proxy::start(proxy::url_addr(&catalog.url)));
+    let url = proxy::url_via(&catalog.url, proxy.addr());
+    let sandbox = Sandbox::new().with_env("TENANCY_CATALOG_URL", &url);
+    let serve = sandbox.serve(&["--demo"]);
+    let key = sandbox.json(&["keys", "create", "--scope", "tenants:read"]);
+    let bearer = format!("Bearer {}", key["secret"].as_str().unwrap());
+    let list = || {
+        let auth = [("Authorization", bearer.as_str())];
+        support::http_with(
+            serve.port,
+            "GET",
+            "localhost",
+            "/api/v1/tenants",
+            None,
+            &auth,
+        )
+    };
+    assert_eq!(list().status, 200);
+    assert_eq!(serve.request("GET", "acme.localhost", "/notes").status, 200);
+
+    runtime.block_on(proxy.cut());
+    let cut = list();
+    cut.assert_problem(503, "catalog_unavailable");
+    let warm = serve.request("GET", "acme.localhost", "/notes");
+    assert_eq!(warm.status, 200, "a tenant in the cache is still served");
+
+    runtime.block_on(proxy.restore());
+    let back = support::eventually(PATIENCE, || (list().status == 200).then_some(()));
+    back.expect("the API answers again once the catalog is back");
+}
+
+#[test]
 fn a_catalog_url_of_unknown_scheme_is_one_line_naming_the_key() {
     let sandbox = Sandbox::new().with_env("TENANCY_CATALOG_URL", "redis://127.0.0.1:6379/0");
     let refused = sandbox.run(&["tenants", "list"]).exited_with(78);
@@ -190,6 +229,29 @@ fn a_catalog_url_in_the_file_is_checked_too() {
         !line.contains("hunter2"),
         "the password is not shown: {line}"
     );
+}
+
+#[test]
+fn a_catalog_url_naming_no_database_or_no_file_is_refused_naming_the_key() {
+    // Port 1: were one accepted, nothing would be made on a shared server.
+    let cases = [
+        (
+            "postgres://postgres@127.0.0.1:1",
+            "PostgreSQL catalog URL must name its database",
+        ),
+        (
+            "postgresql://postgres@127.0.0.1:1/",
+            "PostgreSQL catalog URL must name its database",
+        ),
+        ("sqlite:", "SQLite catalog URL must name its file"),
+        ("sqlite://", "SQLite catalog URL must name its file"),
+    ];
+    for (url, reason) in cases {
+        let sandbox = Sandbox::new().with_env("TENANCY_CATALOG_URL", url);
+        let refused = sandbox.run(&["tenants", "list"]).exited_with(78);
+        refused.error_line(&["configuration", "catalog.url", reason]);
+        assert!(!sandbox.data_dir().exists(), "{url}: nothing was made");
+    }
 }
 
 #[test]

@@ -142,6 +142,9 @@ pub enum Error {
     },
 
     /// The catalog's database server could not be reached when the catalog was opened.
+    ///
+    /// A catalog that stops answering later is an [`Error::Catalog`] whose
+    /// [`Error::code`] is `catalog_unavailable` as well.
     #[error("cannot connect to the catalog at {location}")]
     CatalogUnavailable {
         /// Host and database of `catalog.url`, without credentials.
@@ -210,6 +213,7 @@ impl Error {
             | Error::ServerUnavailable { .. }
             | Error::CatalogUnavailable { .. } => ErrorKind::Unavailable,
             Error::Database(source) if connection_lost(source) => ErrorKind::Unavailable,
+            Error::Catalog(source) if catalog_unreachable(source) => ErrorKind::Unavailable,
             Error::Migration { .. }
             | Error::Seed { .. }
             | Error::Catalog(_)
@@ -240,6 +244,7 @@ impl Error {
             Error::CatalogUnavailable { .. } => "catalog_unavailable",
             Error::Migration { .. } => "migration_failed",
             Error::Seed { .. } => "seed_failed",
+            Error::Catalog(source) if catalog_unreachable(source) => "catalog_unavailable",
             Error::Catalog(_) => "catalog_error",
             Error::Database(source) if connection_lost(source) => "server_unavailable",
             Error::Database(_) => "database_error",
@@ -274,6 +279,13 @@ pub(crate) fn connection_lost(error: &sqlx::Error) -> bool {
             .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
         _ => false,
     }
+}
+
+/// Whether a catalog query failed because the catalog could not be reached, after it was
+/// opened: the connection went, or no connection came within the pool's wait (a network
+/// catalog's pool keeps retrying a server that stopped until then).
+fn catalog_unreachable(error: &sqlx::Error) -> bool {
+    connection_lost(error) || matches!(error, sqlx::Error::PoolTimedOut)
 }
 
 /// Writes an error and every source under it on one line, `a: b: c`.

@@ -189,6 +189,12 @@ impl Tenancy {
 
     async fn refuse_existing(&self, id: &TenantId, server: &Server, db: &str) -> Result<(), Error> {
         match self.catalog().tenant(id).await? {
+            // Not "already exists": the tenant is going, and the id is free once it has.
+            Some(tenant) if tenant.status == TenantStatus::Deleting => Err(Error::InvalidState {
+                tenant_id: id.clone(),
+                status: tenant.status,
+                operation: "be created again until its delete has finished",
+            }),
             Some(tenant) if tenant.status != TenantStatus::Failed => {
                 Err(Error::TenantExists(id.clone()))
             }
@@ -442,9 +448,27 @@ impl Tenancy {
 
     /// The first half of [`Tenancy::delete_tenant`]: marks the tenant `deleting`, so it is
     /// no longer served, and answers it. Marking a tenant already `deleting` succeeds.
+    ///
+    /// On SQLite it is refused with [`Error::StillInUse`] while a reset or a migration run
+    /// holds the tenant's lock, before anything changed: the delete would drop the database
+    /// under the work, which then fails on storage that went away.
     pub async fn mark_deleting(&self, id: &TenantId) -> Result<Tenant, Error> {
+        let tenant = self.catalog().require_tenant(id).await?;
+        // Held while marking, so that a reset or a run starting next finds it `deleting`.
+        let lock = match self.server(&tenant.server) {
+            Ok(server) => {
+                let lock = server.lock_file(&tenant.database, Duration::ZERO).await?;
+                if server.backend() == Backend::Sqlite && lock.is_none() {
+                    return Err(Error::StillInUse(id.clone()));
+                }
+                lock
+            }
+            // A server no longer configured: nothing can be working on the tenant here.
+            Err(_) => None,
+        };
         self.apply(Mutation::MarkDeleting { id: id.clone() })
             .await?;
+        drop(lock);
         self.catalog().require_tenant(id).await
     }
 
@@ -487,6 +511,12 @@ impl Tenancy {
             });
         }
         let tenant = self.catalog().require_tenant(id).await?;
+        let server = self.server(&tenant.server)?.clone();
+        // Held from before the status is read until the tenant is served again: a second
+        // reset waits for this one and then finds the tenant as this one left it, instead
+        // of rebuilding the database of a tenant made active meanwhile.
+        let file_lock = self.lock_for_reset(&server, &tenant).await?;
+        let tenant = self.catalog().require_tenant(id).await?;
         if !tenant.status.has_storage() {
             return Err(Error::InvalidState {
                 tenant_id: id.clone(),
@@ -503,41 +533,56 @@ impl Tenancy {
             false => tenant,
         };
 
-        self.rebuild_storage(&tenant, seed).await?;
-        match was_active {
+        self.rebuild_storage(&server, &tenant, seed).await?;
+        let reset = match was_active {
             true => self.end_maintenance(id).await,
             false => self.catalog().require_tenant(id).await,
-        }
+        };
+        drop(file_lock);
+        reset
     }
 
-    /// Drops and builds a tenant's storage under the lock migration runs take, then records
-    /// the reset. The tenant is not served meanwhile (see [`Self::reset_tenant`]).
-    async fn rebuild_storage(&self, tenant: &Tenant, seed: bool) -> Result<(), Error> {
-        let server = self.server(&tenant.server)?.clone();
+    /// SQLite: the lock migration runs take, for a reset. A migration run, a repair or
+    /// another reset holding it for longer than a checkout wait makes the reset refused,
+    /// before anything changed.
+    async fn lock_for_reset(
+        &self,
+        server: &Server,
+        tenant: &Tenant,
+    ) -> Result<Option<FileLock>, Error> {
         let wait = self.pool_options().acquire_timeout;
         let file_lock = server.lock_file(&tenant.database, wait).await?;
         if server.backend() == Backend::Sqlite && file_lock.is_none() {
-            // A migration run or a repair holds the tenant for longer than a checkout wait.
             return Err(Error::StillInUse(tenant.id.clone()));
         }
+        Ok(file_lock)
+    }
+
+    /// Drops and builds a tenant's storage, then records the reset. The caller holds the
+    /// tenant's lock, and the tenant is not served meanwhile (see [`Self::reset_tenant`]).
+    async fn rebuild_storage(
+        &self,
+        server: &Server,
+        tenant: &Tenant,
+        seed: bool,
+    ) -> Result<(), Error> {
         let marked_for = (Utc::now() - tenant.updated_at)
             .to_std()
             .unwrap_or_default();
         tokio::time::sleep(DELETE_GRACE.saturating_sub(marked_for)).await;
-        self.release_old_connections(&tenant.id, &server, &tenant.database)
+        self.release_old_connections(&tenant.id, server, &tenant.database)
             .await?;
 
-        self.drop_storage(&server, &tenant.database).await?;
-        let session_lock = self.build_storage(&server, tenant, seed).await?;
+        self.drop_storage(server, &tenant.database).await?;
+        let session_lock = self.build_storage(server, tenant, seed).await?;
         let recorded = self
             .apply(Mutation::RecordReset {
                 id: tenant.id.clone(),
                 seeded: seed,
             })
             .await;
-        self.unlock_session(&server, session_lock, &tenant.database)
+        self.unlock_session(server, session_lock, &tenant.database)
             .await;
-        drop(file_lock);
         recorded.map(drop)
     }
 

@@ -41,7 +41,8 @@ needs! {
 /// An authenticated caller whose key allows `N`'s scope.
 ///
 /// Extracting it answers 401 for a missing or refused key and 403 for a key without the
-/// scope, with nothing else said about the key.
+/// scope, with nothing else said about the key; then 422 for a query parameter the route
+/// does not take, before the route does anything.
 #[derive(Debug)]
 pub struct Caller<N> {
     /// The caller's key.
@@ -70,6 +71,7 @@ impl<N: Needs> FromRequestParts<Tenancy> for Caller<N> {
             let detail = format!("this key lacks the '{}' scope", N::SCOPE);
             return Err(ApiError::new("forbidden", detail));
         }
+        super::query::refuse_undeclared(parts)?;
 
         let mut handle = tenancy.with_actor(key.actor());
         if let Some(client) = client_addr(parts) {

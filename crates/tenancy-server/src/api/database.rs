@@ -34,8 +34,9 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// The tenants selected, by id. A listed tenant that does not exist, or is on another
-    /// server than the one named, is refused naming its place in `tenants`.
+    /// The tenants selected, by id. A listed tenant that does not exist, is on another
+    /// server than the one named, or is listed twice, is refused naming its place in
+    /// `tenants`.
     pub async fn resolve(
         &self,
         tenancy: &Tenancy,
@@ -62,6 +63,11 @@ impl Selection {
             let id = TenantId::parse(raw).map_err(|error| {
                 ApiError::new("invalid_tenant_id", error.to_string()).field(field.clone())
             })?;
+            // Listed twice, a tenant would be seeded (or changed by the statement) twice.
+            if chosen.iter().any(|tenant: &Tenant| tenant.id == id) {
+                let detail = format!("tenant '{id}' is listed already");
+                return Err(ApiError::invalid(field, detail));
+            }
             match all.iter().find(|tenant| tenant.id == id) {
                 Some(tenant) if on_server(tenant) => chosen.push(tenant.clone()),
                 Some(tenant) => {

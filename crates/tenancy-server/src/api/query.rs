@@ -2,9 +2,13 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
-use axum::extract::{FromRequestParts, RawQuery};
+use axum::extract::{FromRequestParts, MatchedPath, RawQuery};
+use http::Method;
 use http::request::Parts;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::{OpenApi, RefOr};
 
 use super::problem::ApiError;
 
@@ -25,6 +29,59 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         };
         Ok(Params(pairs.into_iter().collect()))
     }
+}
+
+/// Refuses a query parameter that the matched route does not declare in the OpenAPI
+/// document, naming it.
+///
+/// Routes that read parameters check them again with [`Params::only`]. This is for the
+/// routes that take none, which would otherwise ignore them: `?dry_run=true` on a route
+/// without that parameter would run for real.
+pub fn refuse_undeclared(parts: &Parts) -> Result<(), ApiError> {
+    static DECLARED: LazyLock<HashMap<(Method, String), Vec<String>>> =
+        LazyLock::new(|| declared(&super::openapi()));
+
+    let (Some(path), Some(raw)) = (parts.extensions.get::<MatchedPath>(), parts.uri.query()) else {
+        return Ok(());
+    };
+    let Some(known) = DECLARED.get(&(parts.method.clone(), path.as_str().to_owned())) else {
+        return Ok(());
+    };
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    let params = Params(pairs(raw)?.into_iter().collect());
+    params.only(&known).map(drop)
+}
+
+/// The query parameters of every operation of `document`, by method and path template.
+fn declared(document: &OpenApi) -> HashMap<(Method, String), Vec<String>> {
+    let mut table = HashMap::new();
+    for (path, item) in &document.paths.paths {
+        let operations = [
+            (Method::GET, &item.get),
+            (Method::POST, &item.post),
+            (Method::PUT, &item.put),
+            (Method::PATCH, &item.patch),
+            (Method::DELETE, &item.delete),
+        ];
+        for (method, operation) in operations {
+            if let Some(operation) = operation {
+                table.insert((method, path.clone()), query_names(operation));
+            }
+        }
+    }
+    table
+}
+
+fn query_names(operation: &Operation) -> Vec<String> {
+    let parameters = operation.parameters.iter().flatten();
+    parameters
+        .filter_map(|parameter| match parameter {
+            RefOr::T(parameter) if parameter.parameter_in == ParameterIn::Query => {
+                Some(parameter.name.clone())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn pairs(raw: &str) -> Result<Vec<(String, String)>, ApiError> {

@@ -594,10 +594,29 @@ enum CatalogUrl {
 impl CatalogUrl {
     fn parse(url: &str) -> Result<Self, Error> {
         match catalog_backend(url)? {
-            Backend::Sqlite => Ok(CatalogUrl::Sqlite(sqlite_path(url))),
-            Backend::Postgres => PgConnectOptions::from_str(url)
-                .map(CatalogUrl::Postgres)
-                .map_err(|error| invalid_url(url, error)),
+            Backend::Sqlite => match sqlite_path(url) {
+                path if path.as_os_str().is_empty() => Err(Error::InvalidInput {
+                    field: "catalog.url",
+                    reason: "a SQLite catalog URL must name its file (sqlite:data/catalog.sqlite)"
+                        .to_owned(),
+                }),
+                path => Ok(CatalogUrl::Sqlite(path)),
+            },
+            Backend::Postgres => {
+                let options =
+                    PgConnectOptions::from_str(url).map_err(|error| invalid_url(url, error))?;
+                // Without one, the catalog's tables would go into the user's default
+                // database, often the server's shared `postgres`.
+                if options.get_database().is_none_or(str::is_empty) {
+                    return Err(Error::InvalidInput {
+                        field: "catalog.url",
+                        reason: "a PostgreSQL catalog URL must name its database \
+                                 (postgres://user@host:5432/tenancy)"
+                            .to_owned(),
+                    });
+                }
+                Ok(CatalogUrl::Postgres(options))
+            }
             _ => {
                 let url = match url.strip_prefix("mariadb:") {
                     Some(rest) => format!("mysql:{rest}"),
@@ -619,8 +638,8 @@ impl CatalogUrl {
     }
 }
 
-/// Checks a catalog URL without connecting: its scheme, its syntax and, for MySQL, that it
-/// names a database. Returns the backend it names.
+/// Checks a catalog URL without connecting: its scheme, its syntax, and that it names a
+/// database (PostgreSQL, MySQL) or a file (SQLite). Returns the backend it names.
 ///
 /// ```
 /// use tenancy::Backend;
@@ -628,6 +647,7 @@ impl CatalogUrl {
 ///
 /// assert_eq!(check_url("postgres://db/tenancy").unwrap(), Backend::Postgres);
 /// assert!(check_url("mysql://root@db:3306").is_err(), "no database named");
+/// assert!(check_url("postgres://db:5432").is_err(), "no database named");
 /// assert!(check_url("redis://cache").is_err());
 /// ```
 pub fn check_url(url: &str) -> Result<Backend, Error> {

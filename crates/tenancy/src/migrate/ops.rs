@@ -37,7 +37,10 @@ impl Tenancy {
 
     /// Runs the application's seeder on one tenant's database, and records it in the change
     /// log (`tenant.seeded`).
+    ///
+    /// A tenant that is not (or no longer) in a status with storage is refused first.
     pub async fn seed_tenant(&self, tenant: &Tenant) -> Result<(), Error> {
+        self.require_storage(tenant).await?;
         self.run_seeder(tenant).await?;
         let id = tenant.id.clone();
         self.apply(Mutation::RecordSeed { id }).await.map(drop)
@@ -64,7 +67,11 @@ impl Tenancy {
     ///
     /// The change log records the statement and whether it failed (`tenant.sql_run`), since
     /// even a failed statement may have changed something (MySQL commits DDL as it goes).
+    ///
+    /// A tenant that is not (or no longer) in a status with storage is refused first, and
+    /// nothing is recorded.
     pub async fn run_sql(&self, tenant: &Tenant, sql: &str) -> Result<SqlOutcome, Error> {
+        self.require_storage(tenant).await?;
         let outcome = self.execute_sql(tenant, sql).await;
         let record = Mutation::RecordSql {
             id: tenant.id.clone(),
@@ -76,6 +83,22 @@ impl Tenancy {
         };
         self.apply(record).await?;
         outcome
+    }
+
+    /// Refuses a tenant whose current status has no database to work on: one being built
+    /// (`provisioning`), dropped (`deleting`) or without one (`failed`). The catalog refuses
+    /// to record the work afterwards anyway; checked only then, the work would already have
+    /// run on a database half-built or about to go.
+    async fn require_storage(&self, tenant: &Tenant) -> Result<(), Error> {
+        let current = self.catalog().require_tenant(&tenant.id).await?;
+        match current.status.has_storage() {
+            true => Ok(()),
+            false => Err(Error::InvalidState {
+                tenant_id: tenant.id.clone(),
+                status: current.status,
+                operation: "change its database",
+            }),
+        }
     }
 
     async fn execute_sql(&self, tenant: &Tenant, sql: &str) -> Result<SqlOutcome, Error> {
