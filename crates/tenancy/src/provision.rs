@@ -5,6 +5,7 @@
 //! like a tenant's, and the tenant `failed` with its reason. Deletion marks the tenant
 //! `deleting` first, so it is never served without storage.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -32,6 +33,10 @@ pub const MAX_MAINTENANCE_RETRY_AFTER_SECS: u32 = 86_400;
 /// have stopped serving the tenant and closed their connections to it. A process polling
 /// less often than this can still be writing when the storage goes.
 pub(crate) const DELETE_GRACE: Duration = Duration::from_secs(1);
+
+/// How long a finisher of a SQLite tenant's delete waits for the tenant's lock file, held by
+/// another finisher (of this or another process) or by a reset or migration still at work.
+const FINISH_LOCK_WAIT: Duration = Duration::from_secs(30);
 
 impl Tenancy {
     /// Creates a tenant: catalog row, database, migrations, optional seed, then `active`.
@@ -474,6 +479,12 @@ impl Tenancy {
 
     /// The second half of [`Tenancy::delete_tenant`], for a tenant marked `deleting`:
     /// waits out the grace from the mark, drops the storage and removes the row.
+    ///
+    /// A delete may be finished more than once at a time (asked twice, or by `doctor
+    /// --repair` meanwhile). Finishers of this process take turns, a SQLite tenant's also
+    /// take its lock file, and each checks, just before dropping, that the tenant is still
+    /// the one it was asked to finish and still `deleting`: one that comes late finds it
+    /// gone, or created anew under the same id, and leaves it alone.
     pub async fn finish_delete(&self, tenant: &Tenant) -> Result<(), Error> {
         let server = self.server(&tenant.server)?;
         // `updated_at` is when the tenant was marked: a delete finished long after (by
@@ -482,12 +493,55 @@ impl Tenancy {
             .to_std()
             .unwrap_or_default();
         tokio::time::sleep(DELETE_GRACE.saturating_sub(marked_for)).await;
+
+        let turn = self.finishing_turn(&tenant.id);
+        let held = turn.lock().await;
+        let lock = server.lock_file(&tenant.database, FINISH_LOCK_WAIT).await?;
+        if server.backend() == Backend::Sqlite && lock.is_none() {
+            drop(held);
+            self.forget_turn(&tenant.id, turn);
+            return Err(Error::StillInUse(tenant.id.clone()));
+        }
+        let current = self.catalog().tenant(&tenant.id).await?;
+        let same = current.is_some_and(|current| {
+            current.status == TenantStatus::Deleting && current.created_at == tenant.created_at
+        });
+        let result = match same {
+            true => self.drop_and_remove(server, tenant).await,
+            false => Ok(()),
+        };
+        drop((lock, held));
+        self.forget_turn(&tenant.id, turn);
+        result
+    }
+
+    async fn drop_and_remove(&self, server: &Server, tenant: &Tenant) -> Result<(), Error> {
         self.drop_storage(server, &tenant.database).await?;
-        self.apply(Mutation::Remove {
-            id: tenant.id.clone(),
-        })
-        .await?;
-        Ok(())
+        match self
+            .apply(Mutation::Remove {
+                id: tenant.id.clone(),
+            })
+            .await
+        {
+            // Another process finished the same delete between the check and here.
+            Err(Error::TenantNotFound(_)) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// The lock finishers of `id`'s delete take turns on in this process.
+    fn finishing_turn(&self, id: &TenantId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut finishing = self.inner.finishing.lock().expect("not poisoned");
+        finishing.entry(id.clone()).or_default().clone()
+    }
+
+    /// Drops `id`'s turn lock once no other finisher holds or waits for it.
+    fn forget_turn(&self, id: &TenantId, turn: Arc<tokio::sync::Mutex<()>>) {
+        let mut finishing = self.inner.finishing.lock().expect("not poisoned");
+        // The map's reference and `turn`: nobody else has it.
+        if Arc::strong_count(&turn) == 2 {
+            finishing.remove(id);
+        }
     }
 
     /// Drops a tenant's database and builds it again, empty: migrations applied, and the

@@ -1,5 +1,6 @@
 //! The [`Tenancy`] handle: catalog, identification, servers and pools in one place.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -188,6 +189,7 @@ impl TenancyBuilder {
             pool_options,
             seeder: self.seeder,
             traffic,
+            finishing: std::sync::Mutex::default(),
             poller,
         };
         let inner = Arc::new(inner);
@@ -290,6 +292,9 @@ pub(crate) struct Inner {
     pub(crate) pool_options: PoolOptions,
     pub(crate) seeder: Option<Arc<dyn Seeder>>,
     pub(crate) traffic: TrafficTable,
+    /// One lock per tenant whose delete this process is finishing, so that two finishers of
+    /// the same delete (a delete asked twice) run one after the other.
+    pub(crate) finishing: std::sync::Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
     poller: tokio::task::JoinHandle<()>,
 }
 

@@ -18,6 +18,8 @@ on_every_catalog!(
     failed_migration_leaves_a_failed_tenant_and_no_file,
     failed_tenant_is_created_once_the_migration_is_fixed,
     deleted_id_can_be_created_again_with_a_fresh_database,
+    a_delete_finished_twice_leaves_the_tenant_created_since_alone,
+    two_finishers_of_one_delete_take_turns,
     delete_interrupted_after_marking_finishes_when_run_again,
     leftover_file_without_a_tenant_is_refused_and_listed_by_doctor,
     repair_leaves_a_creation_that_is_still_running_alone,
@@ -113,6 +115,47 @@ async fn deleted_id_can_be_created_again_with_a_fresh_database(catalog: Backend)
     let foxtrot = test.tenancy.create_tenant(fresh).await.unwrap();
     assert_eq!(foxtrot.status, TenantStatus::Active);
     assert_eq!(count_notes(&test.tenancy, &foxtrot).await.unwrap(), 0);
+}
+
+async fn a_delete_finished_twice_leaves_the_tenant_created_since_alone(catalog: Backend) {
+    // A delete asked twice has two finishers; one that comes late must not drop the
+    // storage of a tenant created since under the same id.
+    let test = TestTenancy::on(catalog, PoolOptions::default()).await;
+    let hotel = test.create("hotel").await;
+    let marked = test.tenancy.mark_deleting(&hotel.id).await.unwrap();
+    test.tenancy.finish_delete(&marked).await.unwrap();
+
+    let again = test.create("hotel").await;
+    assert_eq!(count_notes(&test.tenancy, &again).await.unwrap(), 3);
+    test.tenancy.finish_delete(&marked).await.unwrap();
+
+    let kept = test
+        .tenancy
+        .catalog()
+        .require_tenant(&hotel.id)
+        .await
+        .unwrap();
+    assert_eq!(kept.status, TenantStatus::Active);
+    assert_eq!(count_notes(&test.tenancy, &kept).await.unwrap(), 3);
+    assert!(test.tenancy.doctor().await.unwrap().is_healthy());
+}
+
+async fn two_finishers_of_one_delete_take_turns(catalog: Backend) {
+    let test = TestTenancy::on(catalog, PoolOptions::default()).await;
+    let india = test.create("india").await;
+    let marked = test.tenancy.mark_deleting(&india.id).await.unwrap();
+    let again = test.tenancy.mark_deleting(&india.id).await.unwrap();
+    let (first, second) = tokio::join!(
+        test.tenancy.finish_delete(&marked),
+        test.tenancy.finish_delete(&again)
+    );
+    first.unwrap();
+    second.unwrap();
+    assert_eq!(
+        test.tenancy.catalog().tenant(&india.id).await.unwrap(),
+        None
+    );
+    assert!(test.tenancy.doctor().await.unwrap().is_healthy());
 }
 
 async fn delete_interrupted_after_marking_finishes_when_run_again(catalog: Backend) {

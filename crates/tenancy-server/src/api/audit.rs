@@ -72,8 +72,8 @@ fn filter(params: &Params) -> Result<AuditFilter, ApiError> {
         actor,
         tenant_id,
         action: params.text("action"),
-        since: time(&params, "since")?,
-        until: time(&params, "until")?,
+        since: time(params, "since")?,
+        until: time(params, "until")?,
         before_seq,
         // One more than asked tells whether another page follows.
         limit: params.limit()? + 1,
