@@ -459,6 +459,20 @@ impl Tenancy {
     /// under the work, which then fails on storage that went away.
     pub async fn mark_deleting(&self, id: &TenantId) -> Result<Tenant, Error> {
         let tenant = self.catalog().require_tenant(id).await?;
+        // A reset of this process at work on the tenant (on any backend) holds its turn; a
+        // tenant already `deleting` may be held by its own finisher, and marking it again
+        // changes nothing.
+        let busy = tenant.status != TenantStatus::Deleting
+            && self
+                .inner
+                .turns
+                .lock()
+                .expect("not poisoned")
+                .get(id)
+                .is_some_and(|turn| turn.try_lock().is_err());
+        if busy {
+            return Err(Error::StillInUse(id.clone()));
+        }
         // Held while marking, so that a reset or a run starting next finds it `deleting`.
         let lock = match self.server(&tenant.server) {
             Ok(server) => {
@@ -494,7 +508,7 @@ impl Tenancy {
             .unwrap_or_default();
         tokio::time::sleep(DELETE_GRACE.saturating_sub(marked_for)).await;
 
-        let turn = self.finishing_turn(&tenant.id);
+        let turn = self.turn(&tenant.id);
         let held = turn.lock().await;
         let lock = server.lock_file(&tenant.database, FINISH_LOCK_WAIT).await?;
         if server.backend() == Backend::Sqlite && lock.is_none() {
@@ -529,18 +543,19 @@ impl Tenancy {
         }
     }
 
-    /// The lock finishers of `id`'s delete take turns on in this process.
-    fn finishing_turn(&self, id: &TenantId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut finishing = self.inner.finishing.lock().expect("not poisoned");
-        finishing.entry(id.clone()).or_default().clone()
+    /// The lock this process's storage jobs on `id` (finishing a delete, a reset) take
+    /// turns on.
+    fn turn(&self, id: &TenantId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self.inner.turns.lock().expect("not poisoned");
+        turns.entry(id.clone()).or_default().clone()
     }
 
-    /// Drops `id`'s turn lock once no other finisher holds or waits for it.
+    /// Drops `id`'s turn lock once no other job holds or waits for it.
     fn forget_turn(&self, id: &TenantId, turn: Arc<tokio::sync::Mutex<()>>) {
-        let mut finishing = self.inner.finishing.lock().expect("not poisoned");
+        let mut turns = self.inner.turns.lock().expect("not poisoned");
         // The map's reference and `turn`: nobody else has it.
         if Arc::strong_count(&turn) == 2 {
-            finishing.remove(id);
+            turns.remove(id);
         }
     }
 
@@ -568,8 +583,29 @@ impl Tenancy {
         let server = self.server(&tenant.server)?.clone();
         // Held from before the status is read until the tenant is served again: a second
         // reset waits for this one and then finds the tenant as this one left it, instead
-        // of rebuilding the database of a tenant made active meanwhile.
-        let file_lock = self.lock_for_reset(&server, &tenant).await?;
+        // of rebuilding the database of a tenant made active meanwhile. The turn keeps this
+        // process's resets and deletes apart on every backend, the file lock SQLite's
+        // across processes.
+        let turn = self.turn(id);
+        let wait = self.pool_options().acquire_timeout;
+        let Ok(held) = tokio::time::timeout(wait, turn.clone().lock_owned()).await else {
+            self.forget_turn(id, turn);
+            return Err(Error::StillInUse(id.clone()));
+        };
+        let reset = self.reset_in_turn(id, &server, &tenant, seed).await;
+        drop(held);
+        self.forget_turn(id, turn);
+        reset
+    }
+
+    async fn reset_in_turn(
+        &self,
+        id: &TenantId,
+        server: &Server,
+        tenant: &Tenant,
+        seed: bool,
+    ) -> Result<Tenant, Error> {
+        let file_lock = self.lock_for_reset(server, tenant).await?;
         let tenant = self.catalog().require_tenant(id).await?;
         if !tenant.status.has_storage() {
             return Err(Error::InvalidState {
@@ -587,7 +623,7 @@ impl Tenancy {
             false => tenant,
         };
 
-        self.rebuild_storage(&server, &tenant, seed).await?;
+        self.rebuild_storage(server, &tenant, seed).await?;
         let reset = match was_active {
             true => self.end_maintenance(id).await,
             false => self.catalog().require_tenant(id).await,

@@ -189,7 +189,7 @@ impl TenancyBuilder {
             pool_options,
             seeder: self.seeder,
             traffic,
-            finishing: std::sync::Mutex::default(),
+            turns: std::sync::Mutex::default(),
             poller,
         };
         let inner = Arc::new(inner);
@@ -292,9 +292,10 @@ pub(crate) struct Inner {
     pub(crate) pool_options: PoolOptions,
     pub(crate) seeder: Option<Arc<dyn Seeder>>,
     pub(crate) traffic: TrafficTable,
-    /// One lock per tenant whose delete this process is finishing, so that two finishers of
-    /// the same delete (a delete asked twice) run one after the other.
-    pub(crate) finishing: std::sync::Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
+    /// One lock per tenant whose storage this process is dropping or rebuilding (a delete
+    /// being finished, a reset), so that two such jobs on one tenant take turns on every
+    /// backend; SQLite tenants also take their lock file, which other processes see.
+    pub(crate) turns: std::sync::Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
     poller: tokio::task::JoinHandle<()>,
 }
 

@@ -340,3 +340,51 @@ async fn asking_to_seed_without_a_seeder_is_refused_before_anything_is_made(cata
     assert!(hotel.is_none(), "no row is written: {hotel:?}");
     assert!(tenant_files(&test).is_empty(), "{:?}", tenant_files(&test));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resets_and_a_delete_of_a_postgres_tenant_take_turns() {
+    // Schema mode has no lock file: the process's own turn keeps two resets from building
+    // the same schema at once, and a delete from dropping it under a reset.
+    let prefix = "reset_turn_pg_";
+    drop_postgres_schemas(prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::postgres("pg", &postgres_url(), Isolation::Schema, prefix).unwrap();
+    let tenancy = Tenancy::builder(dir.path())
+        .local_server(None)
+        .server(server, ServerOptions::default())
+        .build()
+        .await
+        .unwrap();
+    let yankee = tenancy
+        .create_tenant(NewTenant::new(tenant_id("yankee")))
+        .await
+        .unwrap();
+
+    let (first, second) = tokio::join!(
+        tenancy.reset_tenant(&yankee.id, false),
+        tenancy.reset_tenant(&yankee.id, false)
+    );
+    for reset in [&first, &second] {
+        match reset {
+            Ok(tenant) => assert_eq!(tenant.status, TenantStatus::Active),
+            Err(Error::StillInUse(_)) => {}
+            Err(other) => panic!("a reset failed: {other:?}"),
+        }
+    }
+    assert!(first.is_ok() || second.is_ok(), "{first:?} {second:?}");
+
+    let reset = tenancy.reset_tenant(&yankee.id, false);
+    let delete = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tenancy.mark_deleting(&yankee.id).await
+    };
+    let (reset, delete) = tokio::join!(reset, delete);
+    reset.unwrap();
+    assert!(matches!(delete, Err(Error::StillInUse(_))), "{delete:?}");
+
+    let kept = tenancy.catalog().require_tenant(&yankee.id).await.unwrap();
+    assert_eq!(kept.status, TenantStatus::Active);
+    assert_eq!(postgres_names(prefix, true).await, ["reset_turn_pg_yankee"]);
+    tenancy.delete_tenant(&yankee.id).await.unwrap();
+    drop_postgres_schemas(prefix).await;
+}
