@@ -454,9 +454,10 @@ impl Tenancy {
     /// The first half of [`Tenancy::delete_tenant`]: marks the tenant `deleting`, so it is
     /// no longer served, and answers it. Marking a tenant already `deleting` succeeds.
     ///
-    /// On SQLite it is refused with [`Error::StillInUse`] while a reset or a migration run
-    /// holds the tenant's lock, before anything changed: the delete would drop the database
-    /// under the work, which then fails on storage that went away.
+    /// It is refused with [`Error::StillInUse`], before anything changed, while a reset of
+    /// this process is at work on the tenant (any backend), and on SQLite while a reset or a
+    /// migration run of any process holds the tenant's lock file: the delete would drop the
+    /// database under the work, which then fails on storage that went away.
     pub async fn mark_deleting(&self, id: &TenantId) -> Result<Tenant, Error> {
         let tenant = self.catalog().require_tenant(id).await?;
         // A reset of this process at work on the tenant (on any backend) holds its turn; a
