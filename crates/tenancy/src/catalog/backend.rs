@@ -375,6 +375,29 @@ impl CatalogTx {
     }
 }
 
+/// The options of a network catalog's pool (`$options` is the backend's `PoolOptions`):
+/// small, opened on demand, closed when unused, each new connection running the `$session`
+/// statements first.
+macro_rules! network_pool {
+    ($options:ty, $session:expr) => {{
+        let session: String = $session;
+        <$options>::new()
+            .max_connections(MAX_CONNECTIONS)
+            .min_connections(0)
+            .idle_timeout(IDLE_TIMEOUT)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(move |conn, _| {
+                let statements = session.clone();
+                Box::pin(async move {
+                    sqlx::raw_sql(AssertSqlSafe(statements))
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+    }};
+}
+
 impl CatalogPool {
     /// Connects to a PostgreSQL catalog. A writer waiting for another's row lock gives up
     /// after `lock_wait`, as a SQLite writer does after its busy timeout.
@@ -394,21 +417,7 @@ impl CatalogPool {
             options.get_database(),
         );
         reachable::<PgConnection>(&options, &location).await?;
-        let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .min_connections(0)
-            .idle_timeout(IDLE_TIMEOUT)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .after_connect(move |conn, _| {
-                let statements = session.clone();
-                Box::pin(async move {
-                    sqlx::raw_sql(AssertSqlSafe(statements))
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
-                })
-            })
-            .connect_lazy_with(options);
+        let pool = network_pool!(PgPoolOptions, session).connect_lazy_with(options);
         Ok(CatalogPool::Postgres(pool))
     }
 
@@ -429,21 +438,7 @@ impl CatalogPool {
             options.get_database(),
         );
         reachable::<MySqlConnection>(&options, &location).await?;
-        let pool = MySqlPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .min_connections(0)
-            .idle_timeout(IDLE_TIMEOUT)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .after_connect(move |conn, _| {
-                let statements = session.clone();
-                Box::pin(async move {
-                    sqlx::raw_sql(AssertSqlSafe(statements))
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
-                })
-            })
-            .connect_lazy_with(options);
+        let pool = network_pool!(MySqlPoolOptions, session).connect_lazy_with(options);
         Ok(CatalogPool::MySql(pool))
     }
 
